@@ -1,0 +1,50 @@
+# omvald: the verbs a newcomer needs. `make help` lists them.
+# Everything runs inside .venv, created and filled from constraints.txt on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+EXTRAS ?= test,spark
+
+.DEFAULT_GOAL := help
+.PHONY: help install repro test test-fast lint format bench mlflow-ui clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install pinned dependencies
+
+repro: $(STAMP) ## Run the whole DVC pipeline (synthetic business by default; see params.yaml data.source)
+	$(BIN)/dvc repro
+
+test: $(STAMP) ## Run the whole test suite (includes training on the default synthetic business)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+test-fast: $(STAMP) ## Run the tests that take seconds (no slow, no spark)
+	$(BIN)/python -m pytest -n 2 -m "not slow and not spark"
+
+lint: $(STAMP) ## ruff format --check and ruff check
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks
+
+format: $(STAMP) ## Format and autofix with ruff
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+bench: $(STAMP) ## Print generation, feature and scoring timings (20k customers; see benchmarks/README.md for 1M)
+	$(BIN)/python benchmarks/bench_generate.py --sizes 20000
+	$(BIN)/python benchmarks/bench_features.py --sizes 20000
+	$(BIN)/python benchmarks/bench_score.py --customers 20000
+
+mlflow-ui: $(STAMP) ## Open the MLflow UI on the local tracking store
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
+
+clean: ## Remove the virtual environment and caches (not data or DVC cache)
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

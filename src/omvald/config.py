@@ -1,0 +1,200 @@
+"""Typed settings built once from ``params.yaml`` at the CLI edge and passed down.
+
+Every stage function receives the part of :class:`Config` it needs; nothing
+below the CLI opens ``params.yaml`` or reads the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from omvald.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = "data/synthetic"
+    personal_columns: tuple[str, ...] = ("name", "email", "phone", "address")
+    data_end: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Knobs of the synthetic business (see ``omvald.data.generate``)."""
+
+    n_customers: int = 20_000
+    months: int = 36
+    start_date: dt.date = dt.date(2023, 1, 1)
+    passive_share: float = 0.5
+    # Mechanism strengths; the generator documents each one.
+    mechanisms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ActiveRule:
+    window_days: int = 90
+    min_active_events: int = 2
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    horizon_days: int = 90
+    phase_out_drop: float = 0.3
+    lookback_days: int = 365
+    as_of_first: dt.date | None = None
+    as_of_last: dt.date | None = None
+    n_buckets: int = 8
+    engine: str = "local"
+    channels: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    active_rule: ActiveRule = ActiveRule()
+
+
+@dataclass(frozen=True)
+class LGBMParams:
+    n_estimators: int = 150
+    num_leaves: int = 15
+    learning_rate: float = 0.05
+    min_child_samples: int = 100
+    feature_fraction: float = 0.8
+    bagging_fraction: float = 0.8
+    bagging_freq: int = 1
+    lambda_l2: float = 1.0
+    early_stopping_rounds: int = 30
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    valid_dates: int = 2
+    test_dates: int = 3
+    calibration: str = "auto"
+    snapshot_test_share: float = 0.25
+    churn: LGBMParams = LGBMParams()
+    phase_out: LGBMParams = LGBMParams()
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    top_fraction: float = 0.1
+    calibration_bins: int = 10
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    sample_size: int = 5000
+    dependence_plots: int = 4
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    explain: str = "risk:0.3"
+    risk_tiers: dict[str, float] = field(default_factory=lambda: {"high": 0.3, "medium": 0.1})
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment: str = "omvald"
+    register_models: bool = True
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    master: str = "local[2]"
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    data: DataConfig = DataConfig()
+    generate: GenerateConfig = GenerateConfig()
+    features: FeatureConfig = FeatureConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    explain: ExplainConfig = ExplainConfig()
+    score: ScoreConfig = ScoreConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    spark: SparkConfig = SparkConfig()
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def flat(self) -> dict[str, Any]:
+        """All params as ``section.key`` -> value, for MLflow and reports."""
+        return _flatten(self.raw)
+
+
+def load_config(path: str | Path = "params.yaml") -> Config:
+    """Read ``params.yaml`` into a :class:`Config`; unknown keys are errors."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: parameters file not found (run from the project root or pass --params).")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    cfg = config_from_dict(raw, source=str(path))
+    return dataclasses.replace(cfg, raw=raw)
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "params") -> Config:
+    """Build a :class:`Config` from a nested dict (tests use this directly)."""
+    cfg = _build(Config, {k: v for k, v in raw.items() if k != "raw"}, source)
+    return dataclasses.replace(cfg, raw=raw)
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(names - {'raw'}))}")
+    kwargs = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, where)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value or {}, where)
+    try:
+        if tp is dt.date:
+            return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+        if origin is tuple:
+            return tuple(value or ())
+        if origin is dict:
+            return dict(value or {})
+        if tp is bool:
+            if not isinstance(value, bool):
+                raise ValueError("expected true or false")
+            return value
+        if tp in (int, float, str):
+            return tp(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: cannot read {value!r} as {getattr(tp, '__name__', tp)}: {exc}") from exc
+    return value
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out

@@ -1,0 +1,53 @@
+"""One exception type per kind of user mistake.
+
+The CLI catches :class:`OmvaldError` once, prints its message and exits
+non-zero; everything below raises these with a message that names the
+file, the column and example rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class OmvaldError(Exception):
+    """Base class: a problem the user can fix (input data or settings)."""
+
+    exit_code = 1
+
+
+class ConfigError(OmvaldError):
+    """params.yaml (or a command-line option) is invalid or contradicts the data."""
+
+    exit_code = 2
+
+
+class DataContractError(OmvaldError):
+    """Input files break the data contract (docs/data-contract.md)."""
+
+    exit_code = 3
+
+    def __init__(
+        self,
+        table: str,
+        column: str | None,
+        problem: str,
+        examples: Sequence[Any] = (),
+        path: str | None = None,
+    ) -> None:
+        self.table, self.column, self.problem = table, column, problem
+        self.examples = list(examples)[:5]
+        self.path = path
+        where = path or table
+        col = f", column '{column}'" if column else ""
+        msg = f"{where} (table '{table}'{col}): {problem}"
+        if self.examples:
+            msg += "\n  example rows:\n" + "\n".join(f"    {e}" for e in self.examples)
+        super().__init__(msg)
+
+
+class ModelError(OmvaldError):
+    """A model does not fit the data it is asked to score (missing features, wrong URI)."""
+
+    exit_code = 4

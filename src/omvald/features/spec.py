@@ -1,0 +1,35 @@
+"""What every feature family shares: the feature description and a bucket's tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One feature as users see it in explanations and the registry.
+
+    ``description`` is a short plain-words phrase ("invoice change vs 3 months
+    earlier"); ``unit`` is what the value is measured in ("%", "money", "days",
+    "count", "share", "flag", "months", "category"). ``requires`` lists the
+    (table, column) pairs that must be present in the input for the feature
+    to exist; a family whose columns are absent is left out, not filled.
+    """
+
+    name: str
+    family: str
+    description: str
+    unit: str
+    kind: str = "numeric"  # numeric | categorical
+    requires: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class BucketTables:
+    """The validated interim tables restricted to one bucket of customers."""
+
+    customers: pd.DataFrame
+    billing: pd.DataFrame
+    touchpoints: pd.DataFrame
