@@ -1,0 +1,285 @@
+"""The monthly life of a chunk of synthetic customers (prices, engagement, churn).
+
+One loop over billing cycles with numpy arrays over customers. In cycle
+``m`` a live customer is invoiced (after any yearly price increase: the
+*price shock*), interacts with the company, and may then churn (before the
+next invoice) or start phasing out (downgrade request now, lower invoices
+from the next cycle). Churn and phase-out onset are monthly hazards, a sum of
+one component per mechanism; the ground-truth driver is the largest one.
+Dates are int days since 1970-01-01 inside the loop.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from omvald.config import GenerateConfig
+from omvald.data.generate_customers import Calendar, Customers
+
+CHANNELS = ["invoice", "email", "app", "web", "phone", "chat"]
+EVENTS = ["sent", "opened", "clicked", "login", "contact", "complaint", "survey", "nps", "downgrade_request"]
+DIRECTIONS = ["inbound", "outbound"]
+CHURN_DRIVERS = ["baseline", "price_shock", "loyalty_gap", "complaint", "satisfaction", "binding_end", "phase_out"]
+PHASE_OUT_DRIVERS = ["baseline", "price_shock", "loyalty_gap", "satisfaction"]
+_CH = {c: i for i, c in enumerate(CHANNELS)}
+_EV = {e: i for i, e in enumerate(EVENTS)}
+_IN, _OUT = 0, 1
+GAP_FREE = 1.1  # paying up to 10% above the list price goes unnoticed
+SECONDS_PER_DAY = 86_400
+
+
+@dataclass
+class SimResult:
+    """Row arrays of billing and touchpoints (``cust`` = index in the chunk) and per-customer truth."""
+
+    billing: dict[str, np.ndarray]
+    touchpoints: dict[str, np.ndarray]
+    churn_day: np.ndarray  # int days, -1 = alive at the end
+    churn_driver: np.ndarray  # code into CHURN_DRIVERS, -1 = not churned
+    phase_out_day: np.ndarray  # int days, -1 = never
+    phase_out_driver: np.ndarray  # code into PHASE_OUT_DRIVERS, -1 = never
+
+
+class _Rows:
+    def __init__(self) -> None:
+        self.parts: dict[str, list[np.ndarray]] = defaultdict(list)
+
+    def add(self, **cols: np.ndarray) -> None:
+        for name, values in cols.items():
+            self.parts[name].append(values)
+
+    def concat(self) -> dict[str, np.ndarray]:
+        return {name: np.concatenate(values) for name, values in self.parts.items()}
+
+
+def _days(d: np.ndarray | np.datetime64) -> np.ndarray:
+    return np.asarray(d).astype("datetime64[D]").astype(np.int64)
+
+
+def simulate(
+    cfg: GenerateConfig, cal: Calendar, cust: Customers, outages: np.ndarray, rng: np.random.Generator
+) -> SimResult:
+    """Run all billing cycles for one chunk; ``outages[region, m]`` flags regional service outages."""
+    n = len(cust)
+    end = int(_days(cal.end))
+    month_days = _days(cal.month_starts)
+    prices = np.array(sorted(cfg.plan_prices.values()))
+    usage_scale = 20.0 * 2.5 ** np.arange(len(prices))
+    late_share = np.array([cfg.late_payment_share[p] for p in cfg.payment_shares])[cust.payment]
+    passive = cust.passive
+    react = np.where(passive, cfg.passive_reactivity, 1.0)
+
+    plan, products, ratio = cust.plan.astype(np.int64), cust.products.astype(np.int64), cust.price_ratio.copy()
+    usage_level = cust.usage_level.copy()
+    satisfaction = cust.satisfaction_base.copy()
+    shock = np.zeros(n)  # recent price increases, halving each month
+    complaints = np.zeros(n)  # recent complaints, halving each month
+    list_factor = 1.0
+    churned = np.zeros(n, bool)
+    churn_day = np.full(n, -1, np.int64)
+    churn_driver = np.full(n, -1, np.int8)
+    po_cycle = np.full(n, -10_000, np.int64)
+    po_day = np.full(n, -1, np.int64)
+    po_driver = np.full(n, -1, np.int8)
+    bill, touch = _Rows(), _Rows()
+
+    for m in range(cal.months):
+        live = (cust.signup_month <= m) & ~churned
+        idx = np.flatnonzero(live)
+        tenure = m - cust.signup_month
+        first_cycle = tenure == 0
+        inv = month_days[m] + cust.billing_day - 1
+        nxt = month_days[m + 1] + cust.billing_day - 1
+        since_po = m - po_cycle
+
+        if m > 0 and cal.is_january(m):  # list prices rise a little; existing customers' bills do not
+            list_factor *= 1 + cfg.list_price_growth
+            ratio = np.where(cust.signup_month < m, ratio / (1 + cfg.list_price_growth), ratio)
+        # Phase-out decided last cycle: one plan down at today's list price, maybe one product fewer.
+        start_po = live & (since_po == 1)
+        plan = np.where(start_po, np.maximum(plan - 1, 0), plan)
+        ratio = np.where(start_po, 1.0, ratio)
+        products = np.where(start_po & (products > 1) & (rng.random(n) < 0.5), products - 1, products)
+        usage_level = np.where(
+            live & (since_po >= 1) & (since_po <= 3), usage_level * cfg.phase_out_usage_decay, usage_level
+        )
+        # Yearly increase on the signup anniversary: the price shock at this invoice.
+        anniversary = live & (tenure > 0) & (tenure % 12 == 0) & ~start_po
+        hit = anniversary & (rng.random(n) < cfg.price_increase_share)
+        increase = np.where(hit, rng.uniform(cfg.price_increase_min, cfg.price_increase_max, n), 0.0)
+        ratio *= 1 + increase
+        shock = 0.5 * shock + increase
+
+        list_price = np.round((prices[plan] + cfg.addon_price * (products - 1)) * list_factor, 2)
+        amount = np.round(ratio * list_price, 2)
+        usage = np.round(usage_level * usage_scale[plan] * rng.lognormal(0.0, 0.2, n), 1)
+        due = inv + cust.due_days
+        late = rng.random(n) < late_share
+        on_time = np.where(cust.payment == 0, due, inv + rng.integers(1, cust.due_days + 1))
+        paid = np.where(late, due + 1 + rng.geometric(0.12, n), on_time)
+        paid = np.where((rng.random(n) < cfg.unpaid_share) | (paid >= end), -1, paid)
+        bill.add(
+            cust=idx, date=inv[idx], amount=amount[idx], list_price=list_price[idx], due=due[idx],
+            paid=paid[idx], plan=plan[idx], products=products[idx], usage=usage[idx],
+        )  # fmt: skip
+
+        # Service experience: incidents (more during regional outages) and who complains about them.
+        incident = live & (rng.random(n) < cfg.incident_rate + 0.3 * outages[cust.region, m])
+        complaint_share = np.where(passive, cfg.complaint_share_passive, cfg.complaint_share_active)
+        complaint = (incident & (rng.random(n) < complaint_share)) | (hit & ~passive & (rng.random(n) < 0.1))
+        complaints = 0.5 * complaints + complaint
+        satisfaction = np.clip(
+            satisfaction
+            + 0.15 * (cust.satisfaction_base - satisfaction)
+            + rng.normal(0.0, 0.35, n)
+            - 1.2 * incident
+            - np.where(passive, 2.0, 8.0) * increase,
+            0.0,
+            10.0,
+        )
+
+        # Monthly churn hazard, one component per mechanism (order of CHURN_DRIVERS).
+        unhappy = np.maximum(6.0 - satisfaction, 0.0) / 6.0
+        gap = np.maximum(ratio - GAP_FREE, 0.0)
+        at_binding_end = (
+            (cust.binding_months > 0) & (tenure >= cust.binding_months) & (tenure < cust.binding_months + 3)
+        )
+        hazard = np.stack(
+            [
+                np.where(passive, cfg.churn_base_passive, cfg.churn_base_active),
+                np.where(passive, cfg.churn_price_shock_passive, cfg.churn_price_shock_active) * shock,
+                cfg.churn_loyalty_gap * gap * react,
+                cfg.churn_complaint * complaints * react,
+                cfg.churn_satisfaction * unhappy * react,
+                np.where(at_binding_end, cfg.churn_binding_end, 0.0),
+                np.where((since_po >= 1) & (since_po <= cfg.phase_out_months), cfg.churn_phase_out, 0.0),
+            ]
+        )
+        hazard *= np.where(tenure < cust.binding_months, cfg.binding_damping, 1.0)  # leaving early costs a fee
+        hazard[:, ~live | first_cycle] = 0.0
+        leave_day = inv + rng.integers(1, nxt - inv)
+        leaves = (rng.random(n) < hazard.sum(axis=0)) & (leave_day < end)
+        churned |= leaves
+        churn_day[leaves] = leave_day[leaves]
+        churn_driver[leaves] = hazard[:, leaves].argmax(axis=0)
+
+        # Phase-out onset (order of PHASE_OUT_DRIVERS): at most once per customer.
+        onset_hazard = np.stack(
+            [
+                np.where(passive, cfg.phase_out_base_passive, cfg.phase_out_base_active),
+                cfg.phase_out_price_shock * shock,
+                cfg.phase_out_loyalty_gap * gap,
+                cfg.phase_out_satisfaction * unhappy * react,
+            ]
+        )
+        request_day = inv + rng.integers(1, nxt - inv)
+        eligible = live & ~leaves & (po_day < 0) & (tenure >= 2) & (request_day < end)
+        onset = eligible & (rng.random(n) < onset_hazard.sum(axis=0))
+        po_cycle[onset] = m
+        po_day[onset] = request_day[onset]
+        po_driver[onset] = onset_hazard[:, onset].argmax(axis=0)
+
+        # Touchpoints of the cycle fall in [invoice, next invoice), before churn and the data end.
+        limit = np.minimum(np.where(leaves, leave_day + 1, nxt), end)
+        events = _CycleEvents(touch, rng, inv, limit - inv)
+        events.at(idx, inv[idx] * SECONDS_PER_DAY + 6 * 3600, "invoice", "sent", _OUT)
+        sent = np.where(live, rng.poisson(cfg.email_rate * np.where(cust.opt_in, 1.0, 0.3)), 0)
+        open_share = np.minimum(
+            np.where(passive, cfg.open_share_passive, cfg.open_share_active * cust.engagement), 0.95
+        )
+        mails = events.spread(sent, "email", "sent", _OUT)
+        opens = events.follow(mails, open_share, "email", "opened", _IN)
+        events.follow(opens, np.full(n, 0.3), "email", "clicked", _IN)
+        drifting = (since_po >= 0) & (since_po <= cfg.phase_out_months)
+        login_rate = np.where(passive, cfg.login_rate_passive, cfg.login_rate_active * cust.engagement)
+        events.spread(
+            np.where(live, rng.poisson(login_rate * np.where(drifting, 0.5, 1.0)), 0), ["app", "web"], "login", _IN
+        )
+        contact_rate = np.where(passive, cfg.contact_rate_passive, cfg.contact_rate_active * cust.engagement)
+        contacts = np.where(live, rng.poisson(contact_rate), 0) + (hit & ~passive & (rng.random(n) < 0.3))
+        events.spread(contacts, ["phone", "chat"], "contact", _IN)
+        events.spread(complaint.astype(np.int64), ["phone", "chat"], "complaint", _IN)
+        surveys = events.spread((live & (rng.random(n) < cfg.survey_rate)).astype(np.int64), "email", "survey", _OUT)
+        answer_share = np.where(passive, cfg.answer_share_passive, cfg.answer_share_active)
+        events.follow(surveys, answer_share, "email", "nps", _IN, score=satisfaction)
+        requested = np.flatnonzero(onset)
+        stamp = po_day[requested] * SECONDS_PER_DAY + rng.integers(8 * 3600, 20 * 3600, len(requested))
+        events.at(requested, stamp, ["phone", "web", "chat"], "downgrade_request", _IN)
+
+        # Goodwill credit notes, more often after a complaint; dated within the cycle, never after churn.
+        credit = np.flatnonzero(live & (rng.random(n) < cfg.credit_note_rate + 0.3 * complaint))
+        credit_day = np.minimum(inv[credit] + rng.integers(1, 11, len(credit)), limit[credit] - 1)
+        bill.add(
+            cust=credit, date=credit_day, amount=-np.round(amount[credit] * rng.uniform(0.1, 0.5, len(credit)), 2),
+            list_price=np.full(len(credit), np.nan), due=credit_day, paid=credit_day, plan=plan[credit],
+            products=products[credit], usage=np.zeros(len(credit)),
+        )  # fmt: skip
+
+    return SimResult(bill.concat(), touch.concat(), churn_day, churn_driver, po_day, po_driver)
+
+
+class _CycleEvents:
+    """Adds touchpoint rows for one cycle, with timestamps inside each customer's window."""
+
+    def __init__(self, rows: _Rows, rng: np.random.Generator, lo: np.ndarray, span: np.ndarray) -> None:
+        self.rows, self.rng, self.lo, self.span = rows, rng, lo, np.maximum(span, 1)
+
+    def spread(self, counts: np.ndarray, channel: str | list[str], event: str, direction: int) -> tuple:
+        """``counts[i]`` events for customer ``i`` at random moments of their window; returns (cust, stamp)."""
+        cust = np.repeat(np.arange(len(counts)), counts)
+        k = len(cust)
+        day = self.lo[cust] + (self.rng.random(k) * self.span[cust]).astype(np.int64)
+        stamp = day * SECONDS_PER_DAY + self.rng.integers(7 * 3600, 22 * 3600, k)
+        self.at(cust, stamp, channel, event, direction)
+        return cust, stamp
+
+    def follow(
+        self,
+        parents: tuple,
+        share: np.ndarray,
+        channel: str,
+        event: str,
+        direction: int,
+        score: np.ndarray | None = None,
+    ) -> tuple:
+        """Responses to earlier events (open after send, answer after survey), within two days of them.
+
+        ``share[i]`` is customer ``i``'s response probability; ``score`` (0-10 satisfaction) gives the
+        answer's ``value``.
+        """
+        cust, stamp = parents
+        keep = self.rng.random(len(cust)) < share[cust]
+        cust, stamp = cust[keep], stamp[keep]
+        last = (self.lo[cust] + self.span[cust]) * SECONDS_PER_DAY - 1
+        stamp = np.minimum(stamp + self.rng.integers(60, 2 * SECONDS_PER_DAY, len(cust)), last)
+        value = None
+        if score is not None:
+            value = np.clip(np.round(score[cust] + self.rng.normal(0.0, 1.2, len(cust))), 0, 10)
+        self.at(cust, stamp, channel, event, direction, value)
+        return cust, stamp
+
+    def at(
+        self,
+        cust: np.ndarray,
+        stamp: np.ndarray,
+        channel: str | list[str],
+        event: str,
+        direction: int,
+        value: np.ndarray | None = None,
+    ) -> None:
+        k = len(cust)
+        if isinstance(channel, str):
+            codes = np.full(k, _CH[channel], np.int8)
+        else:
+            codes = np.array([_CH[c] for c in channel], np.int8)[self.rng.integers(0, len(channel), k)]
+        self.rows.add(
+            cust=cust,
+            stamp=stamp,
+            channel=codes,
+            event=np.full(k, _EV[event], np.int8),
+            direction=np.full(k, direction, np.int8),
+            value=np.full(k, np.nan) if value is None else value.astype(float),
+        )
