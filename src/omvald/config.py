@@ -34,8 +34,66 @@ class GenerateConfig:
     months: int = 36
     start_date: dt.date = dt.date(2023, 1, 1)
     passive_share: float = 0.5
-    # Mechanism strengths; the generator documents each one.
-    mechanisms: dict[str, float] = field(default_factory=dict)
+    chunk_size: int = 50_000
+    # Population and static attributes (shares are normalised).
+    initial_base_share: float = 0.35
+    initial_base_max_years: float = 6.0
+    contract_shares: dict[str, float] = field(default_factory=lambda: {"monthly": 0.4, "12m": 0.35, "24m": 0.25})
+    plan_shares: dict[str, float] = field(default_factory=lambda: {"basic": 0.5, "standard": 0.32, "premium": 0.18})
+    payment_shares: dict[str, float] = field(default_factory=lambda: {"autopay": 0.55, "card": 0.2, "invoice": 0.25})
+    region_shares: dict[str, float] = field(
+        default_factory=lambda: {"north": 0.15, "south": 0.3, "east": 0.2, "west": 0.2, "central": 0.15}
+    )
+    marketing_opt_in_share: float = 0.6
+    # Prices and payments.
+    plan_prices: dict[str, float] = field(
+        default_factory=lambda: {"lite": 19.0, "basic": 29.0, "standard": 49.0, "premium": 79.0}
+    )
+    addon_price: float = 9.0
+    list_price_growth: float = 0.01
+    price_increase_share: float = 0.6
+    price_increase_min: float = 0.03
+    price_increase_max: float = 0.15
+    late_payment_share: dict[str, float] = field(
+        default_factory=lambda: {"autopay": 0.01, "card": 0.04, "invoice": 0.12}
+    )
+    unpaid_share: float = 0.003
+    credit_note_rate: float = 0.004
+    # Engagement (events per customer-month, or shares).
+    email_rate: float = 1.2
+    login_rate_active: float = 2.0
+    login_rate_passive: float = 0.04
+    open_share_active: float = 0.5
+    open_share_passive: float = 0.03
+    contact_rate_active: float = 0.15
+    contact_rate_passive: float = 0.01
+    survey_rate: float = 0.12
+    answer_share_active: float = 0.5
+    answer_share_passive: float = 0.05
+    incident_rate: float = 0.025
+    outage_rate: float = 0.04
+    complaint_share_active: float = 0.5
+    complaint_share_passive: float = 0.08
+    # Monthly churn hazard: one additive component per mechanism.
+    churn_base_active: float = 0.004
+    churn_base_passive: float = 0.002
+    churn_price_shock_active: float = 0.35
+    churn_price_shock_passive: float = 0.6
+    churn_loyalty_gap: float = 0.04
+    churn_complaint: float = 0.05
+    churn_satisfaction: float = 0.08
+    passive_reactivity: float = 0.15
+    churn_binding_end: float = 0.02
+    binding_damping: float = 0.5
+    churn_phase_out: float = 0.08
+    # Phase-out (partial defection) onset hazard and its course.
+    phase_out_base_active: float = 0.016
+    phase_out_base_passive: float = 0.008
+    phase_out_price_shock: float = 0.6
+    phase_out_loyalty_gap: float = 0.05
+    phase_out_satisfaction: float = 0.06
+    phase_out_months: int = 6
+    phase_out_usage_decay: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -97,6 +155,8 @@ class ExplainConfig:
 class ScoreConfig:
     explain: str = "risk:0.3"
     risk_tiers: dict[str, float] = field(default_factory=lambda: {"high": 0.3, "medium": 0.1})
+    # Buckets the scoring loop walks (None = features.n_buckets); more buckets = less memory.
+    chunk_buckets: int | None = None
 
 
 @dataclass(frozen=True)
