@@ -1,0 +1,419 @@
+"""Touchpoint features: what the customer and the company did together, and NPS.
+
+Every window is ``(t - N days, t]``: a touchpoint dated ``t`` is known at
+``t``; nothing after ``t`` is read. The spine is joined to the rows in
+DuckDB on ``customer_id`` with the window as join condition, aggregated to
+one small row per (spine row, channel, event, flags), and pivoted to columns
+with ``numpy.bincount``, so there is no Python loop over customers.
+
+Width: channel x event counts exist for the 90-day window only; 30 and 180
+days get per-event counts over all channels. The vocabulary comes from
+``features.channels`` / ``features.events``; values outside it go to an
+``other`` bucket, so an unseen channel never breaks a run or adds columns.
+``email`` and the events ``sent``, ``opened``, ``clicked``, ``complaint`` are
+always in the vocabulary because named features below depend on them.
+"""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from omvald.config import FeatureConfig
+from omvald.features.segments import customer_codes, is_customer_initiated, map_values
+from omvald.features.spec import BucketTables, FeatureSpec
+
+FAMILY = "touchpoints"
+NPS_FAMILY = "nps"
+PRICE_FAMILY = "price_reaction"
+
+DEFAULT_CHANNELS = ("email", "sms", "phone", "chat", "app", "web", "store", "letter", "invoice", "social")
+DEFAULT_EVENTS = ("sent", "opened", "clicked", "login", "contact", "complaint", "survey", "nps", "downgrade_request")
+REQUIRED_CHANNELS = ("email",)
+REQUIRED_EVENTS = ("sent", "opened", "clicked", "complaint")
+OTHER = "other"
+
+EVENT_WINDOWS = (30, 90, 180)
+PIVOT_WINDOW = 90
+RATE_WINDOWS = (90, 180)
+NPS_WINDOW = 365
+PRICE_RISE_REACTION_DAYS = 30
+# Self-service and answers to our messages are customer-initiated but not a contact.
+NOT_A_CONTACT = frozenset({"sent", "opened", "clicked", "login", "survey", "nps"})
+NPS_CATEGORIES = ("promoter", "passive", "detractor")
+
+
+def _slug(value: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(value).strip().lower()).strip("_")
+
+
+def _vocab(configured: tuple[str, ...], default: tuple[str, ...], required: tuple[str, ...]) -> list[str]:
+    """Configured values (or the default), plus required ones, deduplicated by slug; ``other`` last."""
+    out: list[str] = []
+    for value in (*(configured or default), *required):
+        slug = _slug(value)
+        if slug and slug != OTHER and slug not in out:
+            out.append(slug)
+    return [*out, OTHER]
+
+
+def channel_vocab(cfg: FeatureConfig) -> list[str]:
+    return _vocab(cfg.channels, DEFAULT_CHANNELS, REQUIRED_CHANNELS)
+
+
+def event_vocab(cfg: FeatureConfig) -> list[str]:
+    return _vocab(cfg.events, DEFAULT_EVENTS, REQUIRED_EVENTS)
+
+
+def is_inbound_contact(df: pd.DataFrame) -> pd.Series:
+    """Customer-initiated touchpoints that are a contact (call, chat, complaint, ...), not self-service."""
+    not_contact = map_values(df["event"], lambda e: e in NOT_A_CONTACT, False).astype(bool)
+    return is_customer_initiated(df) & ~not_contact
+
+
+def is_nps_answer(df: pd.DataFrame) -> pd.Series:
+    """Rows holding a 0-10 recommendation answer: event ``nps``, or ``survey`` with a 0-10 value."""
+    if "value" not in df.columns:
+        return pd.Series(False, index=df.index)
+    answer_event = map_values(df["event"], lambda e: e in {"nps", "survey"}, False).astype(bool)
+    on_scale = pd.to_numeric(df["value"], errors="coerce").between(0, 10).fillna(False).to_numpy(dtype=bool)
+    return pd.Series(answer_event & on_scale, index=df.index, name="nps_answer")
+
+
+def nps_category(value: pd.Series) -> pd.Series:
+    """promoter (9-10) / passive (7-8) / detractor (0-6) as a categorical with fixed levels."""
+    labels = np.select([value >= 9, value >= 7, value >= 0], ["promoter", "passive", "detractor"], default="")
+    cat = pd.Categorical(labels, categories=list(NPS_CATEGORIES))
+    return pd.Series(cat, index=value.index)
+
+
+def _has(columns: dict[str, list[str]], table: str, *names: str) -> bool:
+    return set(names) <= set(columns.get(table, []))
+
+
+def touchpoint_feature_specs(cfg: FeatureConfig, columns: dict[str, list[str]]) -> list[FeatureSpec]:
+    """Specs of the touchpoint families whose input columns are present in ``columns``."""
+    if not _has(columns, "touchpoints", "customer_id", "channel", "event") or not (
+        {"date", "timestamp"} & set(columns.get("touchpoints", []))
+    ):
+        return []
+    ch_ev = (("touchpoints", "channel"), ("touchpoints", "event"))
+    ev = (("touchpoints", "event"),)
+    specs: list[FeatureSpec] = []
+    for channel in channel_vocab(cfg):
+        for event in event_vocab(cfg):
+            what = f"'{event}' events via {channel}" if OTHER not in (channel, event) else f"{event} / {channel} events"
+            specs.append(
+                FeatureSpec(
+                    f"tp_{channel}_{event}_{PIVOT_WINDOW}d",
+                    FAMILY,
+                    f"{what}, last {PIVOT_WINDOW} days",
+                    "count",
+                    requires=ch_ev,
+                )
+            )
+    for days in EVENT_WINDOWS:
+        for event in event_vocab(cfg):
+            specs.append(
+                FeatureSpec(
+                    f"tp_{event}_{days}d",
+                    FAMILY,
+                    f"'{event}' events on any channel, last {days} days",
+                    "count",
+                    requires=ev,
+                )
+            )
+    for days in EVENT_WINDOWS:
+        specs.append(
+            FeatureSpec(
+                f"tp_inbound_{days}d",
+                FAMILY,
+                f"contacts the customer started (call, chat, complaint...), last {days} days",
+                "count",
+                requires=ev,
+            )
+        )
+    specs.append(
+        FeatureSpec(
+            "days_since_last_inbound",
+            FAMILY,
+            f"days since the customer last contacted us (empty if not in {cfg.lookback_days} days)",
+            "days",
+            requires=ev,
+        )
+    )
+    for days in RATE_WINDOWS:
+        specs.append(
+            FeatureSpec(
+                f"email_open_rate_{days}d",
+                FAMILY,
+                f"e-mails opened per e-mail sent, last {days} days",
+                "share",
+                requires=ch_ev,
+            )
+        )
+        specs.append(
+            FeatureSpec(
+                f"email_click_rate_{days}d",
+                FAMILY,
+                f"e-mails clicked per e-mail sent, last {days} days",
+                "share",
+                requires=ch_ev,
+            )
+        )
+    if _has(columns, "billing", "customer_id", "invoice_date", "amount"):
+        specs.append(
+            FeatureSpec(
+                "contacts_after_price_increase_90d",
+                PRICE_FAMILY,
+                f"contacts within {PRICE_RISE_REACTION_DAYS} days after a higher invoice, last 90 days",
+                "count",
+                requires=(*ev, ("billing", "invoice_date"), ("billing", "amount")),
+            )
+        )
+    if _has(columns, "touchpoints", "value"):
+        req = (*ev, ("touchpoints", "value"))
+        specs += [
+            FeatureSpec(
+                "nps_last",
+                NPS_FAMILY,
+                "last answer to 'would you recommend us' (0-10), last 12 months",
+                "score 0-10",
+                requires=req,
+            ),
+            FeatureSpec(
+                "nps_mean_12m",
+                NPS_FAMILY,
+                "average recommendation answer (0-10), last 12 months",
+                "score 0-10",
+                requires=req,
+            ),
+            FeatureSpec(
+                "nps_trend_12m",
+                NPS_FAMILY,
+                "last answer minus the average of earlier answers, last 12 months",
+                "score 0-10",
+                requires=req,
+            ),
+            FeatureSpec(
+                "nps_category_last",
+                NPS_FAMILY,
+                "promoter / passive / detractor at the last answer",
+                "category",
+                kind="categorical",
+                requires=req,
+            ),
+        ]
+    names = [s.name for s in specs]
+    if len(names) != len(set(names)):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"touchpoint feature names collide (check features.channels / features.events): {dupes}")
+    return specs
+
+
+def _codes(values: pd.Series, vocab: list[str]) -> np.ndarray:
+    """Index of each value in ``vocab``; unseen values (and nulls) get the index of ``other``."""
+    index = {v: i for i, v in enumerate(vocab)}
+    other = index[OTHER]
+    return map_values(values, lambda v: index.get(_slug(v), other), other).astype(np.int64)
+
+
+def _sum_by(row_id: np.ndarray, key: np.ndarray, n_keys: int, weights: np.ndarray, n_rows: int) -> np.ndarray:
+    flat = np.bincount(row_id * n_keys + key, weights=weights, minlength=n_rows * n_keys)
+    return flat.reshape(n_rows, n_keys)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    # Opens of mails sent before the window, or repeated opens, could push the
+    # share above 1; a share is capped at 1. Nothing sent -> NaN, not 0.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, np.minimum(num / den, 1.0), np.nan)
+
+
+def _date_column(df: pd.DataFrame) -> str:
+    return "date" if "date" in df.columns else "timestamp"
+
+
+def touchpoint_features(tables: BucketTables, spine: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
+    """One row per spine row: ``customer_id, as_of`` and every touchpoint feature the columns allow.
+
+    Counts are float64 (0 when nothing happened); rates, recency and NPS are
+    NaN when undefined; ``nps_category_last`` is a categorical.
+    """
+    tp, billing = tables.touchpoints, tables.billing
+    columns = {"touchpoints": list(tp.columns), "billing": list(billing.columns) if billing is not None else []}
+    specs = touchpoint_feature_specs(cfg, columns)
+    out = spine[["customer_id", "as_of"]].reset_index(drop=True)
+    if not specs:
+        return out
+    names = {s.name for s in specs}
+    channels, events = channel_vocab(cfg), event_vocab(cfg)
+    n_rows, n_ch, n_ev = len(out), len(channels), len(events)
+    with_price = "contacts_after_price_increase_90d" in names
+    with_nps = "nps_last" in names
+
+    # Integer customer codes (joins on int64, not strings); rows of customers
+    # outside the spine are dropped. One packed key per row:
+    # key = ((channel * n_events + event) * 2 + inbound) * 2 + after_price_rise.
+    has_billing = with_price and len(billing) > 0
+    spine_cust, cust, *bill_cust = customer_codes(
+        out["customer_id"], tp["customer_id"], *([billing["customer_id"]] if has_billing else [])
+    )
+    keep = cust >= 0
+    chev = _codes(tp["channel"], channels) * n_ev + _codes(tp["event"], events)
+    inbound = is_inbound_contact(tp).to_numpy(dtype=bool)
+    rows = pd.DataFrame(
+        {"cust": cust[keep], "date": tp[_date_column(tp)].to_numpy()[keep], "k": (chev * 2 + inbound)[keep]}
+    )
+    keys = pd.DataFrame(
+        {
+            "row_id": np.arange(n_rows),
+            "cust": spine_cust,
+            "as_of": out["as_of"],
+        }
+    )
+
+    with duckdb.connect() as con:
+        con.execute("SET enable_progress_bar = false")
+        con.register("spine_", keys)
+        con.register("rows_", rows)
+        con.execute("CREATE TEMP TABLE s AS SELECT row_id, cust, CAST(as_of AS DATE) AS as_of FROM spine_")
+        con.execute("CREATE TEMP TABLE r AS SELECT cust, CAST(date AS DATE) AS date, k FROM rows_")
+        if has_billing:
+            (bill_cust,) = bill_cust
+            bill = pd.DataFrame(
+                {
+                    "cust": bill_cust,
+                    "invoice_date": billing["invoice_date"].to_numpy(),
+                    "amount": billing["amount"].to_numpy(dtype=float),
+                }
+            )
+            con.register("billing_", bill[bill_cust >= 0])
+            # A rise = the invoice total of a day exceeds the previous invoice day's
+            # positive total. Only invoices dated on or before the contact can match
+            # (ASOF: latest rise with invoice_date <= contact date), so no leakage.
+            con.execute(
+                """
+                CREATE TEMP TABLE rises AS
+                SELECT cust, invoice_date FROM (
+                    SELECT cust, invoice_date, amount,
+                           lag(amount) OVER (PARTITION BY cust ORDER BY invoice_date) AS prev
+                    FROM (SELECT cust, CAST(invoice_date AS DATE) AS invoice_date, sum(amount) AS amount
+                          FROM billing_ GROUP BY ALL))
+                WHERE prev > 0 AND amount > prev
+                """
+            )
+            con.execute(
+                f"""
+                CREATE TEMP VIEW rf AS
+                SELECT r.cust, r.date,
+                       r.k * 2 + CAST(coalesce(r.k % 2 = 1 AND r.date - x.invoice_date <= {PRICE_RISE_REACTION_DAYS}, false) AS INTEGER) AS k
+                FROM r ASOF LEFT JOIN rises x ON r.cust = x.cust AND r.date >= x.invoice_date
+                """
+            )
+        else:
+            con.execute("CREATE TEMP VIEW rf AS SELECT cust, date, k * 2 AS k FROM r")
+        w_short, w_mid, w_long = EVENT_WINDOWS
+        agg = con.execute(
+            f"""
+            SELECT s.row_id, rf.k,
+                   count(*) FILTER (WHERE rf.date > s.as_of - {w_short}) AS n_short,
+                   count(*) FILTER (WHERE rf.date > s.as_of - {w_mid}) AS n_mid,
+                   count(*) AS n_long
+            FROM s JOIN rf ON s.cust = rf.cust AND rf.date <= s.as_of AND rf.date > s.as_of - {w_long}
+            GROUP BY ALL
+            """
+        ).fetchnumpy()
+        last_inbound = con.execute(
+            """
+            SELECT s.row_id, s.as_of - i.date AS days
+            FROM s ASOF JOIN (SELECT cust, date FROM r WHERE k % 2 = 1) i ON s.cust = i.cust AND s.as_of >= i.date
+            """
+        ).fetchnumpy()
+        nps = _nps_aggregates(con, tp, cust) if with_nps else None
+
+    row_id = np.asarray(agg["row_id"], dtype=np.int64)
+    k = np.asarray(agg["k"], dtype=np.int64)
+    after_rise, inbound, chev = (k & 1).astype(bool), ((k >> 1) & 1).astype(bool), k >> 2
+    ch, ev = chev // n_ev, chev % n_ev
+    by_window = {
+        days: np.asarray(agg[col], dtype=float)
+        for days, col in zip(EVENT_WINDOWS, ("n_short", "n_mid", "n_long"), strict=True)
+    }
+    feats: dict[str, np.ndarray] = {}
+
+    pivot = _sum_by(row_id, chev, n_ch * n_ev, by_window[PIVOT_WINDOW], n_rows)
+    for i, channel in enumerate(channels):
+        for j, event in enumerate(events):
+            feats[f"tp_{channel}_{event}_{PIVOT_WINDOW}d"] = pivot[:, i * n_ev + j]
+    email = channels.index("email")
+    for days, counts in by_window.items():
+        per_event = _sum_by(row_id, ev, n_ev, counts, n_rows)
+        for j, event in enumerate(events):
+            feats[f"tp_{event}_{days}d"] = per_event[:, j]
+        feats[f"tp_inbound_{days}d"] = np.bincount(row_id, weights=counts * inbound, minlength=n_rows)
+        if days in RATE_WINDOWS:
+            mail = _sum_by(row_id, ev, n_ev, counts * (ch == email), n_rows)
+            sent = mail[:, events.index("sent")]
+            feats[f"email_open_rate_{days}d"] = _ratio(mail[:, events.index("opened")], sent)
+            feats[f"email_click_rate_{days}d"] = _ratio(mail[:, events.index("clicked")], sent)
+
+    days_since = np.full(n_rows, np.nan)
+    days = np.asarray(last_inbound["days"], dtype=float)
+    days[days >= cfg.lookback_days] = np.nan  # only (t - lookback, t] is looked at
+    days_since[np.asarray(last_inbound["row_id"], dtype=np.int64)] = days
+    feats["days_since_last_inbound"] = days_since
+
+    if with_price:
+        feats["contacts_after_price_increase_90d"] = np.bincount(
+            row_id, weights=by_window[90] * after_rise, minlength=n_rows
+        )
+
+    frame = pd.DataFrame({s.name: feats[s.name].astype("float64") for s in specs if s.name in feats})
+    parts = [out, frame] if nps is None else [out, frame, _nps_columns(nps, n_rows)]
+    return pd.concat(parts, axis=1)[["customer_id", "as_of", *(s.name for s in specs)]]
+
+
+def _nps_aggregates(con: duckdb.DuckDBPyConnection, tp: pd.DataFrame, cust: np.ndarray) -> dict[str, np.ndarray]:
+    """Per spine row: number, sum and last of the 0-10 answers in ``(t - 365d, t]``."""
+    mask = is_nps_answer(tp).to_numpy() & (cust >= 0)
+    answers = pd.DataFrame(
+        {
+            "cust": cust[mask],
+            "date": tp[_date_column(tp)].to_numpy()[mask],
+            "ts": tp["timestamp" if "timestamp" in tp.columns else "date"].to_numpy()[mask],
+            "value": pd.to_numeric(tp["value"], errors="coerce").to_numpy(dtype=float)[mask],
+        }
+    )
+    con.register("answers_", answers)
+    # seq breaks ties between answers with the same timestamp deterministically.
+    return con.execute(
+        f"""
+        WITH a AS (
+            SELECT cust, CAST(date AS DATE) AS date, value,
+                   row_number() OVER (PARTITION BY cust ORDER BY CAST(ts AS TIMESTAMP), value) AS seq
+            FROM answers_)
+        SELECT s.row_id, count(*) AS n, sum(a.value) AS total, arg_max(a.value, a.seq) AS last
+        FROM s JOIN a ON s.cust = a.cust AND a.date <= s.as_of AND a.date > s.as_of - {NPS_WINDOW}
+        GROUP BY s.row_id
+        """
+    ).fetchnumpy()
+
+
+def _nps_columns(agg: dict[str, np.ndarray], n_rows: int) -> pd.DataFrame:
+    idx = np.asarray(agg["row_id"], dtype=np.int64)
+    n = np.asarray(agg["n"], dtype=float)
+    total = np.asarray(agg["total"], dtype=float)
+    last_value = np.asarray(agg["last"], dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        earlier_mean = np.where(n > 1, (total - last_value) / (n - 1), np.nan)
+    cols = {name: np.full(n_rows, np.nan) for name in ("nps_last", "nps_mean_12m", "nps_trend_12m")}
+    cols["nps_last"][idx] = last_value
+    cols["nps_mean_12m"][idx] = total / n
+    cols["nps_trend_12m"][idx] = last_value - earlier_mean
+    frame = pd.DataFrame(cols)
+    frame["nps_category_last"] = nps_category(frame["nps_last"])
+    return frame
