@@ -1,0 +1,97 @@
+"""Model commands: ``omvald train``, ``omvald evaluate``, ``omvald promote``.
+
+Heavy imports (LightGBM, MLflow) happen inside the commands so ``omvald
+--help`` stays fast. The environment (``MLFLOW_TRACKING_URI``,
+``DVC_EXP_NAME``) is read here and passed down.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from omvald.cli.common import ParamsOption, app, console, load_params, stage
+
+
+@app.command("train")
+@stage
+def train(
+    features_dir: Annotated[Path, typer.Argument(help="Feature tables (training.parquet, registry.json, meta.json).")],
+    models_dir: Annotated[Path, typer.Argument(help="Where models, split.json and run.json go.")],
+    params: ParamsOption = Path("params.yaml"),
+    no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Skip MLflow tracking and registration.")] = False,
+) -> None:
+    """Split out of time, fit churn and phase-out LightGBM models plus baselines, log to MLflow."""
+    from omvald.model.tracking import context_from_env
+    from omvald.model.train import run_train
+
+    cfg = load_params(params)
+    ctx = None if no_mlflow else context_from_env(cfg.mlflow, os.environ)
+    result = run_train(cfg, features_dir, models_dir, tracking=ctx)
+    split = result["split"]
+    console.print(
+        f"trained ({split['split_strategy']} split; rows train/valid/test = "
+        f"{split['n_rows']['train']}/{split['n_rows']['valid']}/{split['n_rows']['test']}; "
+        f"trees churn={result['n_trees']['churn']}, phase_out={result['n_trees']['phase_out']})"
+    )
+    for model in result["run"].get("models", {}).values():
+        if "version" in model:
+            console.print(f"  {model['registered_name']} version {model['version']} -> alias 'candidate'")
+
+
+@app.command("evaluate")
+@stage
+def evaluate(
+    features_dir: Annotated[Path, typer.Argument(help="Feature tables.")],
+    models_dir: Annotated[Path, typer.Argument(help="Output of `omvald train`.")],
+    metrics_dir: Annotated[Path, typer.Argument(help="Where churn.json / phase_out.json go.")],
+    plots_dir: Annotated[Path, typer.Argument(help="Where curve CSVs and PNGs go.")],
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Score the test window with every model; write metrics, curve data and plots; log them to the train runs."""
+    from omvald.model.evaluate import run_evaluate
+
+    cfg = load_params(params)
+    result = run_evaluate(
+        cfg, features_dir, models_dir, metrics_dir, plots_dir, tracking_uri=os.environ.get("MLFLOW_TRACKING_URI")
+    )
+    for target, block in (("churn", result["churn"]), ("phase_out", result["phase_out"]["combined"])):
+        parts = []
+        for name, res in block["models"].items():
+            o = res["overall"]
+            parts.append(f"{name} AUC {o.get('roc_auc', float('nan')):.3f} ECE {o['ece']:.3f}")
+        console.print(f"{target}: " + "; ".join(parts))
+
+
+@app.command("promote")
+@stage
+def promote(
+    features_dir: Annotated[Path, typer.Argument(help="Feature tables (the current test rows).")] = Path(
+        "data/features"
+    ),
+    models_dir: Annotated[Path, typer.Argument(help="Output of `omvald train` (split.json).")] = Path("models"),
+    params: ParamsOption = Path("params.yaml"),
+    metric: Annotated[
+        str, typer.Option(help="roc_auc, pr_auc, lift, capture (higher wins) or log_loss, brier, ece (lower wins).")
+    ] = "roc_auc",
+    force: Annotated[bool, typer.Option("--force", help="Promote the candidate without comparing.")] = False,
+    model: Annotated[str, typer.Option(help="churn, phase_out or all.")] = "all",
+) -> None:
+    """Move alias 'champion' to the 'candidate' version if it beats the champion on the current test window."""
+    from omvald.errors import ConfigError
+    from omvald.model.promote import run_promote
+    from omvald.model.tracking import context_from_env
+
+    if model not in ("churn", "phase_out", "all"):
+        raise ConfigError(f"--model must be churn, phase_out or all, got {model!r}")
+    cfg = load_params(params)
+    ctx = context_from_env(cfg.mlflow, os.environ)
+    targets = ("churn", "phase_out") if model == "all" else (model,)
+    for decision in run_promote(
+        features_dir, models_dir, ctx.tracking_uri, metric=metric, force=force, targets=targets
+    ):
+        mark = "[green]promoted[/]" if decision.promoted else "[yellow]kept[/]"
+        console.print(f"{mark} {decision.reason}", markup=True, highlight=False)

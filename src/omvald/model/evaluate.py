@@ -1,0 +1,209 @@
+"""Evaluate stage: score the test window with every model and write metrics, curve data and plots.
+
+Phase-out is judged twice: the model itself on test rows that did not churn
+(``if_stays``), and the score users see, ``p_phase_out = (1 - p_churn) x
+p_phase_out_if_stays``, on all test rows with churned rows counted as 0
+(``combined``). The phase-out curves in ``plots/`` are of the combined score.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from omvald.config import Config
+from omvald.errors import ModelError
+from omvald.io import read_json, write_json, write_table
+from omvald.model import metrics as m
+from omvald.model.split import Split
+from omvald.model.train import labelled_rows, load_features
+
+log = logging.getLogger(__name__)
+
+MODEL_NAMES = ("lgbm", "logistic", "heuristic")
+CURVES = {
+    "roc": (m.roc_points, "fpr", "tpr", "false positive rate", "true positive rate"),
+    "pr": (m.pr_points, "recall", "precision", "recall", "precision"),
+    "calibration": (
+        m.calibration_points,
+        "mean_predicted",
+        "observed_rate",
+        "mean predicted probability",
+        "observed rate",
+    ),
+    "gains": (
+        m.gains_points,
+        "share_targeted",
+        "share_captured",
+        "share of customers targeted",
+        "share of positives captured",
+    ),
+}
+
+
+def load_models(models_dir: Path) -> dict[str, dict[str, Any]]:
+    """``{target: {"lgbm": ..., "logistic": ..., "heuristic": ...}}`` from ``models/``."""
+    models_dir = Path(models_dir)
+    paths = [models_dir / f for f in ("churn.joblib", "phase_out.joblib", "baselines.joblib", "split.json")]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise ModelError(f"missing model file(s) {', '.join(missing)}; run `omvald train` first.")
+    baselines = joblib.load(models_dir / "baselines.joblib")
+    return {t: {"lgbm": joblib.load(models_dir / f"{t}.joblib"), **baselines[t]} for t in ("churn", "phase_out")}
+
+
+def score_test(frame: pd.DataFrame, features: list[str], models: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Test rows with ``p_churn__<model>``, ``p_phase_out_if_stays__<model>`` and ``p_phase_out__<model>`` columns."""
+    out = frame[["customer_id", "as_of", "segment", "tenure_months", "churn", "phase_out"]].copy()
+    X = frame[features]
+    for name in MODEL_NAMES:
+        p_churn = models["churn"][name].predict_proba(X)[:, 1]
+        p_stay = models["phase_out"][name].predict_proba(X)[:, 1]
+        out[f"p_churn__{name}"] = p_churn
+        out[f"p_phase_out_if_stays__{name}"] = p_stay
+        out[f"p_phase_out__{name}"] = (1 - p_churn) * p_stay
+    return out
+
+
+def evaluate_scores(
+    scored: pd.DataFrame, strategy: str, bins: int, top_fraction: float
+) -> tuple[dict, dict, dict[str, pd.DataFrame]]:
+    """Metrics dicts for churn and phase-out plus long-format curve frames keyed ``<curve>_<target>``."""
+    stays = scored["phase_out"].notna() & (scored["churn"] == 0)
+    po_label = scored["phase_out"].fillna(0).where(scored["churn"] == 0, 0)
+
+    def block(rows: pd.Series, label: pd.Series, column: str) -> dict[str, Any]:
+        sub = scored.loc[rows]
+        y = label.loc[rows]
+        return {
+            "n_rows": int(rows.sum()),
+            "positive_rate": float(y.mean()) if rows.any() else 0.0,
+            "models": {
+                name: m.sliced_summary(
+                    y, sub[f"{column}__{name}"], sub["segment"], sub["tenure_months"], bins, top_fraction
+                )
+                for name in MODEL_NAMES
+            },
+        }
+
+    everyone = pd.Series(True, index=scored.index)
+    churn = {"split_strategy": strategy, **block(everyone, scored["churn"], "p_churn")}
+    phase_out = {
+        "split_strategy": strategy,
+        "if_stays": block(stays, scored["phase_out"], "p_phase_out_if_stays"),
+        "combined": block(everyone, po_label, "p_phase_out"),
+    }
+    curves: dict[str, pd.DataFrame] = {}
+    for target, y, column in (("churn", scored["churn"], "p_churn"), ("phase_out", po_label, "p_phase_out")):
+        for curve, (fn, *_rest) in CURVES.items():
+            parts = []
+            for name in MODEL_NAMES:
+                args = (y, scored[f"{column}__{name}"]) + ((bins,) if curve == "calibration" else ())
+                parts.append(fn(*args).assign(model=name))
+            curves[f"{curve}_{target}"] = pd.concat(parts, ignore_index=True)
+    return churn, phase_out, curves
+
+
+def plot_curve(data: pd.DataFrame, curve: str, target: str, path: Path) -> None:
+    """One PNG with a line per model (no pyplot: no global state, no backend choice)."""
+    _, x, y, xlabel, ylabel = CURVES[curve]
+    fig = Figure(figsize=(5, 4.2), dpi=110)
+    ax = fig.add_subplot()
+    for name, part in data.groupby("model", sort=False):
+        ax.plot(part[x], part[y], marker="o" if curve == "calibration" else None, markersize=3, label=name)
+    if curve in ("roc", "calibration", "gains"):
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.set(
+        xlabel=xlabel,
+        ylabel=ylabel,
+        title=f"{curve} - {target.replace('_', '-')} (test window)",
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+    )
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+
+
+def run_evaluate(
+    cfg: Config,
+    features_dir: Path,
+    models_dir: Path,
+    metrics_dir: Path,
+    plots_dir: Path,
+    tracking_uri: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate stage: ``metrics/{churn,phase_out}.json``, ``plots/<curve>_<target>.csv|png``; logged to the train runs."""
+    fs = load_features(Path(features_dir))
+    models_dir, metrics_dir, plots_dir = Path(models_dir), Path(metrics_dir), Path(plots_dir)
+    models = load_models(models_dir)
+    split = Split.from_json(read_json(models_dir / "split.json"))
+    frame = labelled_rows(fs.frame)
+    test = frame.loc[split.mask(frame, "test")].reset_index(drop=True)
+    if test.empty:
+        raise ModelError(
+            f"no feature rows in the test window {split.dates['test']}; features and models/split.json disagree - rerun `omvald train`."
+        )
+    scored = score_test(test, fs.features, models)
+    churn, phase_out, curves = evaluate_scores(
+        scored, split.strategy, cfg.evaluate.calibration_bins, cfg.evaluate.top_fraction
+    )
+    test_dates = [d.isoformat() for d in split.dates["test"]]
+    churn["test_dates"] = phase_out["test_dates"] = test_dates
+    write_json(churn, metrics_dir / "churn.json")
+    write_json(phase_out, metrics_dir / "phase_out.json")
+    written: dict[str, list[Path]] = {
+        "churn": [metrics_dir / "churn.json"],
+        "phase_out": [metrics_dir / "phase_out.json"],
+    }
+    for key, data in curves.items():
+        curve, target = key.split("_", 1)
+        write_table(data, plots_dir / f"{key}.csv")
+        plot_curve(data, curve, target, plots_dir / f"{key}.png")
+        written[target] += [plots_dir / f"{key}.csv", plots_dir / f"{key}.png"]
+    _log(models_dir / "run.json", churn, phase_out, written, tracking_uri)
+    return {"churn": churn, "phase_out": phase_out}
+
+
+def _log(
+    run_json: Path, churn: dict, phase_out: dict, written: dict[str, list[Path]], tracking_uri: str | None
+) -> None:
+    info = read_json(run_json) if run_json.exists() else {}
+    if not info.get("runs"):
+        log.info("evaluate: no MLflow runs in %s; metrics written to files only", run_json)
+        return
+    from omvald.model import tracking
+
+    for target, block in (("churn", churn), ("phase_out", phase_out)):
+        metrics = {k: v for k, v in block.items() if k not in ("split_strategy", "test_dates")}
+        tracking.log_to_run(
+            info,
+            target=target,
+            metrics={"test": metrics},
+            artifacts=written[target],
+            artifact_path="evaluation",
+            tracking_uri=tracking_uri,
+        )
+    headline = {
+        "churn": churn["models"]["lgbm"]["overall"],
+        "phase_out": phase_out["combined"]["models"]["lgbm"]["overall"],
+    }
+    tracking.log_to_run(info, metrics={"test": headline}, tracking_uri=tracking_uri)
+
+
+def finite(obj: Any) -> bool:
+    """True when every number in a nested dict / list is finite (the metrics files' promise)."""
+    if isinstance(obj, dict):
+        return all(finite(v) for v in obj.values())
+    if isinstance(obj, list):
+        return all(finite(v) for v in obj)
+    if isinstance(obj, float):
+        return bool(np.isfinite(obj))
+    return True

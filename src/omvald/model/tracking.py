@@ -1,0 +1,355 @@
+"""MLflow tracking and registry: the only module in omvald that calls ``mlflow``.
+
+One parent run per pipeline execution (the train stage creates it) with a
+child run per model (``churn``, ``phase_out``). Their ids go to
+``models/run.json``; evaluate, explain and report reopen the same runs with
+:func:`log_to_run` to add metrics and artifacts, so one run shows the whole
+pipeline. Each model is logged as a pyfunc returning calibrated
+probabilities and registered as a new version with alias ``candidate``;
+``omvald promote`` moves ``champion``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import math
+import re
+import subprocess
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from omvald.config import MlflowConfig
+from omvald.errors import ModelError
+from omvald.io import read_json
+
+log = logging.getLogger(__name__)
+
+REGISTERED_NAMES = {"churn": "omvald-churn", "phase_out": "omvald-phase-out"}
+OUTPUT_COLUMNS = {"churn": "p_churn", "phase_out": "p_phase_out_if_stays"}
+CANDIDATE, CHAMPION = "candidate", "champion"
+
+
+@dataclass(frozen=True)
+class TrackingContext:
+    """Where and how to log; built once in the CLI (which reads the environment)."""
+
+    tracking_uri: str
+    experiment: str = "omvald"
+    register_models: bool = True
+    artifact_location: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def context_from_env(cfg: MlflowConfig, env: Mapping[str, str], repo_dir: str | Path = ".") -> TrackingContext:
+    """``MLFLOW_TRACKING_URI`` overrides ``mlflow.tracking_uri``; ``DVC_EXP_NAME`` (set by ``dvc exp run``) and the git commit become tags."""
+    tags = {}
+    commit = git_commit(repo_dir)
+    if commit:
+        tags["git_commit"] = commit
+    if env.get("DVC_EXP_NAME"):
+        tags["dvc_exp_name"] = env["DVC_EXP_NAME"]
+    return TrackingContext(
+        tracking_uri=env.get("MLFLOW_TRACKING_URI") or cfg.tracking_uri,
+        experiment=cfg.experiment,
+        register_models=cfg.register_models,
+        tags=tags,
+    )
+
+
+def git_commit(repo_dir: str | Path = ".") -> str | None:
+    """``git rev-parse HEAD``, or None outside a repository / before the first commit."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+class OmvaldModelWrapper(mlflow.pyfunc.PythonModel):
+    """Pyfunc face of a fitted omvald estimator: a feature frame in, a 1-column frame of calibrated probabilities out."""
+
+    def __init__(self, output_column: str = "probability") -> None:
+        self.output_column = output_column
+
+    def load_context(self, context: Any) -> None:
+        self.model = joblib.load(context.artifacts["model"])
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        p = self.model.predict_proba(model_input)[:, 1]
+        return pd.DataFrame({self.output_column: p}, index=model_input.index)
+
+
+@dataclass(frozen=True)
+class ModelToLog:
+    """One fitted model for a child run: the estimator, its saved joblib and what to record with it."""
+
+    target: str
+    model: Any
+    path: Path
+    example: pd.DataFrame
+    params: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def log_training(
+    ctx: TrackingContext,
+    *,
+    params: Mapping[str, Any],
+    training_path: Path,
+    training: pd.DataFrame,
+    input_files: Iterable[Path],
+    tags: Mapping[str, str],
+    models: Iterable[ModelToLog],
+) -> dict[str, Any]:
+    """Create the parent run and one child run per model; return the ``run.json`` content.
+
+    Logs every parameter, the training frame as a dataset input (digest =
+    SHA-256 of the Parquet file), ``input_files`` (feature meta, registry,
+    split) as artifacts, the model as a pyfunc with signature and input
+    example, and registers it with alias ``candidate``.
+    """
+    experiment_id = _setup(ctx)
+    digest = file_digest(training_path)
+    with _quiet():
+        dataset = mlflow.data.from_pandas(training, source=str(training_path), name="features/training", digest=digest)
+    run_tags = {**ctx.tags, **tags, "training_digest": digest}
+    info: dict[str, Any] = {"tracking_uri": ctx.tracking_uri, "experiment_id": experiment_id, "runs": {}, "models": {}}
+    with _quiet(), mlflow.start_run(experiment_id=experiment_id, run_name="pipeline", tags=run_tags) as parent:
+        info["parent_run_id"] = parent.info.run_id
+        mlflow.log_params(_params(params))
+        mlflow.log_input(dataset, context="training")
+        for path in input_files:
+            mlflow.log_artifact(str(path), artifact_path="inputs")
+        for item in models:
+            with mlflow.start_run(
+                run_name=item.target, nested=True, tags={**run_tags, **item.tags, "target": item.target}
+            ) as child:
+                info["runs"][item.target] = child.info.run_id
+                mlflow.log_params(_params({**params, **item.params}))
+                mlflow.log_input(dataset, context="training")
+                info["models"][item.target] = _log_model(ctx, item)
+    return info
+
+
+def _log_model(ctx: TrackingContext, item: ModelToLog) -> dict[str, Any]:
+    column = OUTPUT_COLUMNS.get(item.target, "probability")
+    example = _signature_frame(item.example)
+    output = pd.DataFrame({column: item.model.predict_proba(item.example)[:, 1]})
+    name = REGISTERED_NAMES.get(item.target, f"omvald-{item.target}") if ctx.register_models else None
+    model_info = mlflow.pyfunc.log_model(
+        name=item.target,
+        python_model=OmvaldModelWrapper(column),
+        artifacts={"model": str(item.path)},
+        signature=_signature(example, output),
+        input_example=example.head(5),
+        pip_requirements=_requirements(),
+        registered_model_name=name,
+    )
+    out: dict[str, Any] = {"model_uri": model_info.model_uri, "model_id": model_info.model_id}
+    if name:
+        version = str(model_info.registered_model_version)
+        _client(ctx.tracking_uri).set_registered_model_alias(name, CANDIDATE, version)
+        out.update(registered_name=name, version=version)
+    return out
+
+
+def log_to_run(
+    run_json: Path | Mapping[str, Any],
+    *,
+    target: str | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    artifacts: Iterable[Path] = (),
+    artifact_path: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    tracking_uri: str | None = None,
+) -> str:
+    """Reopen the parent run (``target=None``) or a model's child run from ``run.json`` and add to it.
+
+    ``metrics`` may be nested (flattened to ``a.b.c``; non-numbers skipped);
+    ``artifacts`` are files logged under ``artifact_path``. Returns the run id.
+    """
+    info = read_json(run_json) if isinstance(run_json, Path) else dict(run_json)
+    uri = tracking_uri or info["tracking_uri"]
+    run_id = info["parent_run_id"] if target is None else info["runs"].get(target)
+    if run_id is None:
+        raise ModelError(
+            f"run.json has no run for model '{target}' (known: {', '.join(info['runs'])}); rerun `omvald train`."
+        )
+    mlflow.set_tracking_uri(uri)
+    with _quiet(), mlflow.start_run(run_id=run_id):
+        if metrics:
+            flat = flatten_metrics(metrics)
+            for start in range(0, len(flat), 500):
+                mlflow.log_metrics(dict(list(flat.items())[start : start + 500]))
+        if tags:
+            mlflow.set_tags(dict(tags))
+        for path in artifacts:
+            mlflow.log_artifact(str(path), artifact_path=artifact_path)
+    return run_id
+
+
+def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Nested dict -> ``{"a.b.c": float}``; keys made MLflow-safe (``<12`` -> ``lt12``, ``24+`` -> ``24plus``)."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = prefix + _safe_key(str(key))
+        if isinstance(value, Mapping):
+            out.update(flatten_metrics(value, f"{name}."))
+        elif isinstance(value, int | float | np.number) and not isinstance(value, bool) and math.isfinite(float(value)):
+            out[name] = float(value)
+    return out
+
+
+# --- registry: aliases for promote --------------------------------------------------------------
+
+
+def alias_version(tracking_uri: str, name: str, alias: str) -> str | None:
+    """Version number behind ``name@alias``, or None when the model or alias does not exist."""
+    try:
+        return str(_client(tracking_uri).get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def set_alias(tracking_uri: str, name: str, alias: str, version: str) -> None:
+    _client(tracking_uri).set_registered_model_alias(name, alias, str(version))
+
+
+def version_run_id(tracking_uri: str, name: str, version: str) -> str | None:
+    return _client(tracking_uri).get_model_version(name, str(version)).run_id
+
+
+def predict_registered(tracking_uri: str, name: str, alias: str, frame: pd.DataFrame) -> np.ndarray:
+    """Load ``models:/name@alias`` as pyfunc and return its probabilities for ``frame``."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    try:
+        with _quiet():
+            model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+            return model.predict(pyfunc_input(frame)).iloc[:, 0].to_numpy(dtype=float)
+    except MlflowException as exc:
+        raise ModelError(f"cannot score {name}@{alias} on the current test rows: {exc.message}") from exc
+
+
+def load_pyfunc(model_uri: str, tracking_uri: str) -> Any:
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    with _quiet():
+        return mlflow.pyfunc.load_model(model_uri)
+
+
+def file_digest(path: Path, length: int = 16) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:length]
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _setup(ctx: TrackingContext) -> str:
+    mlflow.set_tracking_uri(ctx.tracking_uri)
+    mlflow.set_registry_uri(ctx.tracking_uri)
+    with _quiet():
+        client = _client(ctx.tracking_uri)
+        experiment = client.get_experiment_by_name(ctx.experiment)
+        if experiment is not None:
+            return experiment.experiment_id
+        return client.create_experiment(ctx.experiment, artifact_location=ctx.artifact_location)
+
+
+def _client(tracking_uri: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def _params(params: Mapping[str, Any]) -> dict[str, str]:
+    return {_safe_key(k): ("null" if v is None else str(v))[:6000] for k, v in params.items()}
+
+
+def _safe_key(key: str) -> str:
+    key = key.replace("<", "lt").replace(">", "gt").replace("+", "plus")
+    return re.sub(r"[^\w\-./ ]", "_", key)
+
+
+def pyfunc_input(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categoricals as plain strings: MLflow's schema enforcement refuses pandas ``category`` columns."""
+    return _signature_frame(frame)
+
+
+def _signature(example: pd.DataFrame, output: pd.DataFrame) -> Any:
+    """Signature with every input column optional: a feature may be missing (NaN) for any customer."""
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
+
+    inferred = mlflow.models.infer_signature(example, output)
+    inputs = Schema([ColSpec(c.type, c.name, required=False) for c in inferred.inputs.inputs])
+    return ModelSignature(inputs=inputs, outputs=inferred.outputs)
+
+
+def _signature_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.CategoricalDtype):
+            out[col] = out[col].astype("string").astype(object)
+    return out
+
+
+def _requirements() -> list[str]:
+    # Pinned explicitly: MLflow's inference would load the model in a subprocess (slow, noisy).
+    from importlib.metadata import version
+
+    return [
+        f"{pkg}=={version(pkg)}"
+        for pkg in ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "joblib", "pyarrow")
+    ]
+
+
+class _quiet:
+    """Keep MLflow and alembic quiet for a block: their INFO logs, warnings, prints and progress bars.
+
+    What they print is captured and shown at debug level (or re-logged when the block fails).
+    """
+
+    def __enter__(self) -> _quiet:
+        names = [
+            "mlflow",
+            "alembic",
+            *[n for n in logging.root.manager.loggerDict if n.startswith(("mlflow.", "alembic."))],
+        ]
+        self._levels = {n: logging.getLogger(n).level for n in names}
+        for name in names:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.filterwarnings("ignore", module=r"mlflow(\..*)?")
+        warnings.filterwarnings("ignore", message=".*dataset source can be interpreted.*")
+        self._buffer = io.StringIO()
+        self._redirects = [contextlib.redirect_stdout(self._buffer), contextlib.redirect_stderr(self._buffer)]
+        for r in self._redirects:
+            r.__enter__()
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        for r in reversed(self._redirects):
+            r.__exit__(None, None, None)
+        self._warnings.__exit__(None, None, None)
+        for name, level in self._levels.items():
+            logging.getLogger(name).setLevel(level)
+        captured = self._buffer.getvalue().strip()
+        if captured:
+            log.log(logging.WARNING if exc_type else logging.DEBUG, "mlflow output:\n%s", captured)
