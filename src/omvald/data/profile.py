@@ -1,0 +1,151 @@
+"""The data profile (issue #9): what the validated tables hold and what churn labels they give.
+
+Pure: interim tables + meta in, a JSON-ready dict out. ``omvald validate``
+prints it and writes ``reports/profile.json``; the HTML report and MLflow
+show the same dict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, TypedDict
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from omvald.data.contract import OPTIONAL, ROW_DATE, TABLES, column_kind
+
+
+class Profile(TypedDict):
+    """JSON-ready profile; every date is an ISO string."""
+
+    customers: int
+    contractual: bool
+    churn_definition: str
+    horizon_days: int
+    lookback_days: int
+    data_start: str
+    data_end: str
+    tables: dict[str, dict[str, Any]]
+    label_rates: list[dict[str, Any]]
+    warnings: list[str]
+
+
+def build_profile(
+    tables: dict[str, pd.DataFrame],
+    meta: dict[str, Any],
+    warnings: list[str],
+    horizon_days: int,
+    lookback_days: int,
+) -> Profile:
+    """Profile of the validated tables; label rates use horizon ``H`` and lookback ``L`` in days."""
+    contractual = bool(meta["contractual"])
+    definition = (
+        f"contractual: churned at t = churn_date in (t, t+{horizon_days}d]; "
+        "population = signed up on or before t and not churned by t"
+        if contractual
+        else f"non-contractual: churned at t = no invoice in (t, t+{horizon_days}d]; "
+        f"population = at least one invoice in (t-{lookback_days}d, t]"
+    )
+    return Profile(
+        customers=len(tables["customers"]),
+        contractual=contractual,
+        churn_definition=definition,
+        horizon_days=horizon_days,
+        lookback_days=lookback_days,
+        data_start=meta["data_start"],
+        data_end=meta["data_end"],
+        tables={t: _table_profile(t, tables[t], meta) for t in TABLES},
+        label_rates=label_rates(
+            tables, contractual, dt.date.fromisoformat(meta["data_end"]), horizon_days, lookback_days
+        ),
+        warnings=list(warnings),
+    )
+
+
+def _table_profile(table: str, df: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
+    dates = df[ROW_DATE[table]].dropna()
+    months = dates.to_numpy().astype("datetime64[M]")
+    per_month = pd.Series(months).value_counts().sort_index()
+    return {
+        "rows": len(df),
+        "date_column": ROW_DATE[table],
+        "first_date": dates.min().date().isoformat() if len(dates) else None,
+        "last_date": dates.max().date().isoformat() if len(dates) else None,
+        "rows_per_month": {f"{m:%Y-%m}": int(n) for m, n in per_month.items()},
+        "optional_columns_present": [c for c in OPTIONAL[table] if c in df.columns],
+        "optional_columns_absent": [c for c in OPTIONAL[table] if c not in df.columns],
+        "attributes": [c for c in df.columns if column_kind(table, c) is None and c not in ("hash_slot", "date")],
+        "duplicates_dropped": int(meta.get("duplicates_dropped", {}).get(table, 0)),
+    }
+
+
+def monthly_as_of_dates(data_start: dt.date, data_end: dt.date, horizon_days: int) -> list[dt.date]:
+    """Month ends ``t`` from the first one on or after ``data_start`` with ``t + H <= data_end``."""
+    last = data_end - dt.timedelta(days=horizon_days)
+    if last < data_start:
+        return []
+    ends = pd.date_range(data_start, last, freq="ME")
+    return [d.date() for d in ends]
+
+
+def label_rates(
+    tables: dict[str, pd.DataFrame], contractual: bool, data_end: dt.date, horizon_days: int, lookback_days: int
+) -> list[dict[str, Any]]:
+    """Churn label rate at every monthly as-of date whose horizon is observed.
+
+    Contractual: population at t = ``signup_date <= t`` and no churn by t;
+    churned = ``churn_date`` in (t, t+H]. Non-contractual: population = an
+    invoice in (t-L, t]; churned = no invoice in (t, t+H].
+    """
+    customers, billing = tables["customers"], tables["billing"]
+    start = customers["signup_date"].min().date() if len(customers) else data_end
+    if not contractual and len(billing):
+        start = billing["invoice_date"].min().date()
+    as_of = monthly_as_of_dates(start, data_end, horizon_days)
+    if not as_of:
+        return []
+    t = np.array(as_of, dtype="datetime64[D]")
+    if contractual:
+        signup = customers["signup_date"].to_numpy().astype("datetime64[D]")[:, None]
+        churn = customers["churn_date"].to_numpy().astype("datetime64[D]")[:, None]
+        churned_by_t = ~np.isnat(churn) & (churn <= t)
+        population = (signup <= t) & ~churned_by_t
+        churned = population & (churn <= t + np.timedelta64(horizon_days, "D"))
+    else:
+        population, churned = _non_contractual(billing, t, horizon_days, lookback_days)
+    n_pop, n_churn = population.sum(axis=0), churned.sum(axis=0)
+    return [
+        {
+            "as_of": d.isoformat(),
+            "population": int(p),
+            "churners": int(c),
+            "churn_rate": round(float(c / p), 6) if p else None,
+        }
+        for d, p, c in zip(as_of, n_pop, n_churn, strict=True)
+    ]
+
+
+def _non_contractual(billing: pd.DataFrame, t: np.ndarray, horizon_days: int, lookback_days: int):
+    """(customers x as-of) masks from invoice days, by interval counting: no per-date loop over rows."""
+    # Interim billing is sorted by customer, so a customer's code is a run number (cheaper than factorize).
+    ids = pa.chunked_array([pa.array(billing["customer_id"].array)]).combine_chunks()
+    changed = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1)).to_numpy(zero_copy_only=False)
+    codes = np.concatenate([[0], np.cumsum(changed)]) if len(ids) else np.zeros(0, dtype=np.int64)
+    n, k = codes.max() + 1 if len(codes) else 0, len(t)
+    day = billing["invoice_date"].to_numpy().astype("datetime64[D]")
+
+    def covered(lo_day: np.ndarray, hi_day: np.ndarray) -> np.ndarray:
+        # Invoice covers the as-of dates t with lo_day <= t < hi_day.
+        lo, hi = np.searchsorted(t, lo_day, "left"), np.searchsorted(t, hi_day, "left")
+        flat = np.concatenate([codes * (k + 1) + lo, codes * (k + 1) + hi])
+        weight = np.concatenate([np.ones(len(lo)), -np.ones(len(hi))])
+        diff = np.bincount(flat, weights=weight, minlength=n * (k + 1)).reshape(n, k + 1)
+        return np.cumsum(diff, axis=1)[:, :k] > 0
+
+    # invoice d in (t-L, t]  <=>  d <= t < d+L ;  invoice d in (t, t+H]  <=>  d-H <= t < d
+    active = covered(day, day + np.timedelta64(lookback_days, "D"))
+    billed_next = covered(day - np.timedelta64(horizon_days, "D"), day)
+    return active, active & ~billed_next

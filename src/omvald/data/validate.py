@@ -1,0 +1,310 @@
+"""Raw contract tables -> validated interim tables (pure: DataFrames in, DataFrames out).
+
+:func:`validate_tables` is what ``omvald validate`` and scoring both call. It
+raises :class:`~omvald.errors.DataContractError` on the first violation of
+the contract (naming table, column and example rows with their file line)
+and returns warnings for data that is legal but suspicious. All checks are
+vectorised: a 40M-row billing table costs seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from omvald.buckets import N_SLOTS, hash_slot
+from omvald.config import Config, DataConfig
+from omvald.data import contract as C
+from omvald.data.profile import Profile, build_profile
+from omvald.data.read import empty_table, is_csv, is_personal, read_tables, write_interim
+from omvald.errors import DataContractError
+from omvald.io import write_json
+
+log = logging.getLogger(__name__)
+
+MIN_CHURNERS = 50  # fewer churners than this: a churn model has little to learn from
+LAPSED_DAYS = 90  # non-contractual: no invoice in the last 90 days counts as churned for the warning
+MISSING_MONTH_SHARE = 0.5  # a month with < 50% of the median monthly invoice count looks incomplete
+
+
+def validate_tables(
+    raw: dict[str, pd.DataFrame | None],
+    cfg: DataConfig,
+    as_of: dt.date | None = None,
+    paths: dict[str, str | None] | None = None,
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any], list[str]]:
+    """Check the raw tables against the contract and return ``(tables, meta, warnings)``.
+
+    ``raw`` maps ``customers``/``billing``/``touchpoints`` to frames as read
+    (text or typed columns; ``None`` = file absent). ``as_of`` (scoring): any
+    event date after it is an error. ``paths`` only names files in messages.
+    ``tables`` follow docs/architecture.md "Interim tables"; ``meta`` is the
+    content of ``meta.json``.
+    """
+    paths = paths or {}
+    warnings: list[str] = []
+    if raw.get("customers") is None:
+        raise DataContractError("customers", None, "no customers file (customers.csv or customers.parquet)")
+    frames: dict[str, pd.DataFrame] = {}
+    for table in C.TABLES:
+        df = raw.get(table)
+        if df is None or (df.shape[1] == 0 and table != "customers"):
+            _warn(warnings, f"{table}: no {'file' if df is None else 'columns'}; treated as an empty table")
+            df = empty_table(table)
+        personal = [c for c in df.columns if is_personal(str(c), cfg.personal_columns)]
+        if personal:
+            log.info("%s: dropped personal column(s) %s", table, ", ".join(personal))
+        frames[table] = df.drop(columns=personal).reset_index(drop=True)
+
+    clean, dropped, extra_dropped = {}, {}, {}
+    for table in C.TABLES:
+        df, path = frames[table], paths.get(table)
+        C.check_schema(C.raw_schema(table), df, table, path, _describer(df, path))
+        extra = [c for c in df.columns if C.column_kind(table, c) is None]
+        if extra and not C.EXTRA_COLUMNS_ALLOWED[table]:
+            _warn(warnings, f"{table}: column(s) not in the contract dropped: {', '.join(map(str, extra))}")
+            extra_dropped[table] = [str(c) for c in extra]
+        clean[table] = _parse(table, df, path)
+        clean[table], dropped[table] = _drop_exact_duplicates(clean[table])
+        if dropped[table]:
+            _warn(warnings, f"{table}: {dropped[table]} exact duplicate row(s) dropped")
+
+    customers = clean["customers"]
+    if customers.empty:
+        raise DataContractError("customers", None, "the table has no rows", path=paths.get("customers"))
+    for column in customers.columns:
+        if isinstance(customers[column].dtype, pd.CategoricalDtype) or customers[column].dtype == object:
+            customers[column] = C.to_str(customers[column])
+    C.check_schema(C.clean_schema("customers", list(customers.columns)), customers, "customers",
+                   paths.get("customers"), _describer(frames["customers"], paths.get("customers")))  # fmt: skip
+    customers["hash_slot"] = hash_slot(customers["customer_id"])
+    customers = customers.sort_values(["hash_slot", "customer_id"], kind="stable")
+    ids = pd.Index(customers["customer_id"])
+
+    out = {"customers": customers}
+    for table in ("billing", "touchpoints"):
+        out[table] = _attach_customers(table, clean[table], customers, ids, frames[table], paths.get(table))
+    if as_of is not None:
+        for table in C.TABLES:
+            _check_not_after(table, out[table], as_of, frames[table], paths.get(table))
+    for table in C.TABLES:
+        df = out[table]
+        for column in df.columns:
+            if isinstance(df[column].dtype, pd.CategoricalDtype):
+                df[column] = C.to_str(df[column])
+        df["hash_slot"] = df["hash_slot"].astype(np.int16)
+        df = df[C.clean_columns(table, list(df.columns))]
+        if table != "customers":
+            C.check_schema(C.clean_schema(table, list(df.columns)), df, table, paths.get(table),
+                           _describer(frames[table], paths.get(table)))  # fmt: skip
+        out[table] = df.reset_index(drop=True)
+
+    meta = _meta(out, cfg, as_of, dropped, extra_dropped)
+    warnings += _data_warnings(out, meta)
+    return out, meta, warnings
+
+
+def _warn(warnings: list[str], message: str) -> None:
+    log.warning(message)
+    warnings.append(message)
+
+
+def _describer(raw: pd.DataFrame, path: str | None):
+    """Render rows of the raw table by index label: ``line 7: invoice_date='31/03/2024', ...``."""
+
+    def describe(labels: list, columns: list[str]) -> list[str]:
+        rows = []
+        for label in list(labels)[:5]:
+            where = f"line {int(label) + 2}" if is_csv(path) else f"row {int(label) + 1}"
+            cells = ", ".join(f"{c}={_fmt(raw.at[label, c])}" for c in columns if c in raw.columns)
+            rows.append(f"{where}: {cells}")
+        return rows
+
+    return describe
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "<empty>"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _fail(table, column, problem, mask: pd.Series, raw, path, show: list[str]) -> None:
+    labels = mask.index[mask.to_numpy()]
+    columns = list(dict.fromkeys(["customer_id", *show]))
+    raise DataContractError(
+        table, column, f"{problem} ({len(labels)} row(s))", _describer(raw, path)(labels, columns), path
+    )
+
+
+def _parse(table: str, raw: pd.DataFrame, path: str | None) -> pd.DataFrame:
+    """Read every column by its contract kind; unreadable values and empty required cells are errors."""
+    out = {}
+    for column in raw.columns:
+        kind, s = C.column_kind(table, column), raw[column]
+        bad = None
+        if kind == "id":
+            out[column] = C.parse_id(s)
+        elif kind in ("date", "timestamp"):
+            out[column], bad = C.parse_datetime(s, date_only=kind == "date")
+            what = "a date (YYYY-MM-DD)" if kind == "date" else "a date or date-time (ISO 8601)"
+        elif kind == "number":
+            out[column], bad = C.parse_number(s)
+            what = "a number (decimal point, no thousands separator)"
+        elif kind == "bool":
+            out[column], bad = C.parse_bool(s)
+            what = "true/false (also 1/0, yes/no)"
+        elif kind in ("string", "lower"):
+            out[column] = C.parse_text(s, lower=kind == "lower")
+        elif C.EXTRA_COLUMNS_ALLOWED[table]:
+            out[column], _ = C.parse_static(s)
+        if bad is not None and bad.any():
+            _fail(table, column, f"values that cannot be read as {what}", bad, raw, path, [column])
+    df = pd.DataFrame(out, index=raw.index)
+    for column in C.REQUIRED[table]:
+        empty = df[column].isna()
+        if empty.any():
+            _fail(table, column, "empty values in a required column", empty, raw, path, [column])
+    if table == "touchpoints":
+        df["date"] = df["timestamp"].dt.floor("D")
+    return df
+
+
+def _drop_exact_duplicates(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Drop rows identical in every column (keeping the first); hash first so 40M rows stay cheap."""
+    if len(df) < 2:
+        return df, 0
+    hashes = pd.util.hash_pandas_object(df, index=False).to_numpy()
+    ordered = np.sort(hashes)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(repeated) == 0:
+        return df, 0
+    candidates = np.isin(hashes, repeated)
+    duplicate = np.zeros(len(df), dtype=bool)
+    duplicate[candidates] = df[candidates].duplicated(keep="first").to_numpy()
+    return df[~duplicate], int(duplicate.sum())
+
+
+def _attach_customers(table, df, customers, ids: pd.Index, raw, path) -> pd.DataFrame:
+    """Check every row's customer exists; add ``hash_slot`` and sort by slot, customer, date."""
+    codes, values = C._codes_and_values(df["customer_id"])
+    position = np.append(ids.get_indexer(pd.Index(values, dtype="str")), -1)[codes]
+    unknown = position < 0
+    if unknown.any():
+        n_ids = pd.unique(codes[unknown]).size
+        _fail(table, "customer_id", f"customer ids not in the customers table ({n_ids} distinct id(s))",
+              pd.Series(unknown, index=df.index), raw, path, [C.ROW_DATE[table] or ""])  # fmt: skip
+    day = df[C.ROW_DATE[table]].to_numpy().astype("datetime64[D]").astype(np.int64)
+    order = _sort_order(position, day)
+    df = df.take(order)
+    position = position[order]
+    df["customer_id"] = pd.Series(customers["customer_id"].array.take(position), index=df.index)
+    df["hash_slot"] = customers["hash_slot"].to_numpy()[position]
+    return df
+
+
+def _sort_order(rank: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Stable order by (rank, day). Packs both and the row number into one uint64 when they fit:
+    ``np.sort`` on integers is several times faster than ``argsort``/``lexsort`` on 40M rows."""
+    n = len(rank)
+    if n == 0:
+        return np.arange(0)
+    day = day - day.min()
+    idx_bits, day_bits, rank_bits = (max(1, int(v).bit_length()) for v in (n - 1, day.max(), rank.max()))
+    if idx_bits + day_bits + rank_bits > 64:
+        return np.lexsort((day, rank))
+    key = (rank.astype(np.uint64) << np.uint64(day_bits + idx_bits)) | (day.astype(np.uint64) << np.uint64(idx_bits))
+    key |= np.arange(n, dtype=np.uint64)
+    return (np.sort(key) & np.uint64((1 << idx_bits) - 1)).astype(np.int64)
+
+
+def _check_not_after(table, df, as_of: dt.date, raw, path) -> None:
+    limit = pd.Timestamp(as_of) + pd.Timedelta(days=1)  # a timestamp during the as-of day is known at t
+    for column in C.AS_OF_BOUNDED[table]:
+        if column in df.columns:
+            future = df[column] >= limit
+            if future.any():
+                _fail(table, column, f"dates in the future of the as-of date {as_of.isoformat()}",
+                      future.sort_index(), raw, path, [column])  # fmt: skip
+
+
+def _event_dates(tables: dict[str, pd.DataFrame]) -> list[pd.Series]:
+    return [tables[t][c] for t in C.TABLES for c in C.AS_OF_BOUNDED[t] if c in tables[t] and len(tables[t])]
+
+
+def _meta(tables, cfg: DataConfig, as_of, dropped, extra_dropped) -> dict[str, Any]:
+    dates = [s for s in _event_dates(tables) if s.notna().any()]
+    start = min(s.min() for s in dates).date()
+    latest = max(s.max() for s in dates).date()
+    data_end = as_of or cfg.data_end or latest
+    return {
+        "data_start": start.isoformat(),
+        "data_end": data_end.isoformat(),
+        "latest_date": latest.isoformat(),
+        "as_of": as_of.isoformat() if as_of else None,
+        "contractual": "churn_date" in tables["customers"].columns,
+        "columns": {t: list(df.columns) for t, df in tables.items()},
+        "n_slots": N_SLOTS,
+        "rows": {t: len(df) for t, df in tables.items()},
+        "duplicates_dropped": dropped,
+        "columns_dropped": extra_dropped,
+    }
+
+
+def _data_warnings(tables: dict[str, pd.DataFrame], meta: dict[str, Any]) -> list[str]:
+    warnings: list[str] = []
+    customers, billing = tables["customers"], tables["billing"]
+    data_end = pd.Timestamp(meta["data_end"])
+    if meta["contractual"]:
+        churners = int(customers["churn_date"].notna().sum())
+    else:
+        last = billing.groupby("customer_id", sort=False)["invoice_date"].max()
+        churners = int((last < data_end - pd.Timedelta(days=LAPSED_DAYS)).sum())
+    if churners < MIN_CHURNERS or churners < 0.01 * len(customers):
+        _warn(warnings, f"few churners: {churners} of {len(customers)} customers; labels will be noisy")
+    if len(billing):
+        months = billing["invoice_date"].to_numpy().astype("datetime64[M]")
+        counts = pd.Series(months).value_counts().sort_index()
+        full = pd.period_range(counts.index.min(), counts.index.max(), freq="M").to_timestamp()
+        counts = counts.reindex(full, fill_value=0)
+        if not data_end.is_month_end:
+            counts = counts[counts.index < data_end.to_period("M").to_timestamp()]
+        low = counts[counts < MISSING_MONTH_SHARE * counts.median()]
+        if len(low):
+            shown = ", ".join(f"{m:%Y-%m} ({n})" for m, n in low.head(6).items())
+            _warn(warnings, f"billing: {len(low)} month(s) with under half the median monthly invoice count "
+                            f"({int(counts.median())}): {shown}")  # fmt: skip
+    if len(tables["touchpoints"]) == 0:
+        _warn(warnings, "touchpoints: empty; touchpoint features (engagement, complaints, NPS) will be absent")
+    return warnings
+
+
+# --- stage function: the only disk access of the validate stage -------------------------
+
+
+def run_validate(
+    cfg: Config,
+    raw_dir: str | Path,
+    out_dir: str | Path,
+    profile_path: str | Path | None = "reports/profile.json",
+    as_of: dt.date | None = None,
+) -> Profile:
+    """Read ``raw_dir``, validate, write ``out_dir`` (interim tables + meta.json) and the profile.
+
+    Nothing is written unless every check passes; each output appears atomically.
+    """
+    raw, paths = read_tables(raw_dir, cfg.data.personal_columns)
+    tables, meta, warnings = validate_tables(raw, cfg.data, as_of=as_of, paths=paths)
+    profile = build_profile(tables, meta, warnings, cfg.features.horizon_days, cfg.features.lookback_days)
+    write_interim(tables, meta, out_dir)
+    if profile_path is not None:
+        write_json(profile, profile_path)
+    log.info(
+        "validated %s -> %s (%s)", raw_dir, out_dir, ", ".join(f"{t}: {n:,} rows" for t, n in meta["rows"].items())
+    )
+    return profile
