@@ -101,9 +101,14 @@ def label_rates(
     invoice in (t-L, t]; churned = no invoice in (t, t+H].
     """
     customers, billing = tables["customers"], tables["billing"]
-    start = customers["signup_date"].min().date() if len(customers) else data_end
-    if not contractual and len(billing):
-        start = billing["invoice_date"].min().date()
+    # Label rates only mean something where activity is recorded: signups
+    # reach back years before the first invoice of an export.
+    activity_starts = [
+        frame[col].min().date()
+        for frame, col in ((billing, "invoice_date"), (tables.get("touchpoints"), "date"))
+        if frame is not None and len(frame) and col in frame
+    ]
+    start = min(activity_starts) if activity_starts else (customers["signup_date"].min().date() if len(customers) else data_end)
     as_of = monthly_as_of_dates(start, data_end, horizon_days)
     if not as_of:
         return []
