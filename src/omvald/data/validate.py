@@ -239,7 +239,14 @@ def _event_dates(tables: dict[str, pd.DataFrame]) -> list[pd.Series]:
 
 def _meta(tables, cfg: DataConfig, as_of, dropped, extra_dropped) -> dict[str, Any]:
     dates = [s for s in _event_dates(tables) if s.notna().any()]
-    start = min(s.min() for s in dates).date()
+    # The data starts with the first recorded activity (invoice or touchpoint):
+    # signups reach back years before an export's first row, and as-of dates
+    # before the first invoice would see no history at all.
+    activity = [
+        tables[t][c] for t, c in (("billing", "invoice_date"), ("touchpoints", "date"))
+        if c in tables[t] and tables[t][c].notna().any()
+    ]  # fmt: skip
+    start = min(s.min() for s in (activity or dates)).date()
     latest = max(s.max() for s in dates).date()
     data_end = as_of or cfg.data_end or latest
     return {

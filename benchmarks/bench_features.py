@@ -1,0 +1,180 @@
+"""Benchmark the features stage: wall time and peak memory for N customers, 12 as-of dates.
+
+    python benchmarks/bench_features.py                 # 20k and 1M customers, 1 and 16 buckets
+    python benchmarks/bench_features.py --customers 20000 --buckets 16
+
+Data comes from ``omvald generate`` then ``omvald validate`` (reused when the
+folders already exist under ``--work``). If the ``validate`` command is not
+available, a minimal interim folder (hash_slot, sorted, meta.json) is written
+here instead, so the features stage can still be timed. Each run is a fresh
+subprocess, so its peak RSS (``ru_maxrss``) is the stage's own.
+Targets for 1M customers: < 5 min and < 8 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+N_DATES = 12
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, nargs="+", default=[20_000, 1_000_000])
+    parser.add_argument("--buckets", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "omvald-bench")
+    parser.add_argument("--child", nargs=3, metavar=("INTERIM", "OUT", "BUCKETS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(Path(args.child[0]), Path(args.child[1]), int(args.child[2]))
+        return
+    results = []
+    for n in args.customers:
+        interim = prepare(n, args.work)
+        for buckets in args.buckets:
+            out = args.work / f"features-{n}-{buckets}"
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", str(interim), str(out), str(buckets)],
+                capture_output=True,
+                text=True,
+            )
+            if proc.returncode != 0:
+                print(proc.stderr[-3000:], file=sys.stderr)
+                raise SystemExit(f"features run failed for {n} customers, {buckets} buckets")
+            result = {"customers": n, "buckets": buckets, **json.loads(proc.stdout.strip().splitlines()[-1])}
+            results.append(result)
+            print(
+                f"{n:>9,} customers  {buckets:>2} buckets  {result['seconds']:8.1f} s (cpu {result['cpu_seconds']:.0f} s)  "
+                f"peak RSS {result['peak_rss_gb']:5.2f} GB  training rows {result['training_rows']:,}",
+                flush=True,
+            )
+    print(json.dumps(results, indent=2))
+
+
+def prepare(n: int, work: Path) -> Path:
+    """Raw and interim folders for ``n`` customers (reused if present)."""
+    base = work / f"n{n}"
+    raw, interim = base / "raw", base / "interim"
+    params = base / "params.yaml"
+    base.mkdir(parents=True, exist_ok=True)
+    cfg = yaml.safe_load((ROOT / "params.yaml").read_text())
+    cfg["generate"]["n_customers"] = n
+    params.write_text(yaml.safe_dump(cfg))
+    if not (raw / "customers.parquet").exists():
+        t0 = time.perf_counter()
+        _omvald("generate", str(raw), "--truth", str(base / "truth.parquet"), "--params", str(params))
+        print(f"generated {n:,} customers in {time.perf_counter() - t0:.0f} s", flush=True)
+    if not (interim / "meta.json").exists():
+        t0 = time.perf_counter()
+        if _has_command("validate"):
+            _omvald("validate", str(raw), str(interim), "--params", str(params))
+        else:
+            print("`omvald validate` not available: writing a minimal interim folder", flush=True)
+            _minimal_interim(raw, interim)
+        print(f"interim tables for {n:,} customers in {time.perf_counter() - t0:.0f} s", flush=True)
+    return interim
+
+
+def _omvald(*args: str) -> None:
+    subprocess.run([sys.executable, "-c", "from omvald.cli import main; main()", *args], check=True, cwd=ROOT)
+
+
+def _has_command(name: str) -> bool:
+    proc = subprocess.run(
+        [sys.executable, "-c", "from omvald.cli import main; main()", name, "--help"], capture_output=True, cwd=ROOT
+    )
+    return proc.returncode == 0
+
+
+def _minimal_interim(raw: Path, interim: Path) -> None:
+    """Interim tables as `validate` writes them (no checks): hash_slot, sorted, typed, meta.json."""
+    import duckdb
+    import pandas as pd
+
+    from omvald.buckets import N_SLOTS, hash_slot
+
+    interim.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    ids = con.sql(f"SELECT customer_id FROM read_parquet('{raw}/customers.parquet')").df()["customer_id"]
+    con.register("slots", pd.DataFrame({"customer_id": ids, "hash_slot": hash_slot(ids).astype("int16")}))
+    order = {"customers": "signup_date", "billing": "invoice_date", "touchpoints": "timestamp"}
+    columns, rows = {}, {}
+    for table, date_col in order.items():
+        src = f"read_parquet('{raw}/{table}.parquet')"
+        extra = ", CAST(t.timestamp AS DATE) AS date" if table == "touchpoints" else ""
+        con.execute(
+            f"COPY (SELECT t.*{extra}, s.hash_slot FROM {src} t JOIN slots s USING (customer_id) "
+            f"ORDER BY s.hash_slot, t.customer_id, t.{date_col}) TO '{interim}/{table}.parquet' "
+            "(FORMAT parquet, ROW_GROUP_SIZE 100000)"
+        )
+        cols = [c for c in con.sql(f"SELECT * FROM read_parquet('{interim}/{table}.parquet') LIMIT 0").columns]
+        columns[table] = [c for c in cols if c != "hash_slot"]
+        rows[table] = con.execute(f"SELECT count(*) FROM read_parquet('{interim}/{table}.parquet')").fetchone()[0]
+    start, end = con.execute(
+        f"SELECT min(invoice_date), max(invoice_date) FROM read_parquet('{interim}/billing.parquet')"
+    ).fetchone()
+    meta = {
+        "data_start": str(start),
+        "data_end": str(end),
+        "contractual": "churn_date" in columns["customers"],
+        "columns": columns,
+        "n_slots": N_SLOTS,
+        "rows": rows,
+        "duplicates_dropped": {},
+    }
+    (interim / "meta.json").write_text(json.dumps(meta, indent=2))
+
+
+def _child(interim: Path, out: Path, buckets: int) -> None:
+    import dataclasses
+
+    from omvald.config import load_config
+    from omvald.features.asof import month_end
+    from omvald.features.build import run_features
+
+    meta = json.loads((interim / "meta.json").read_text())
+    data_end = dt.date.fromisoformat(meta["data_end"])
+    last = (
+        month_end(data_end)
+        if month_end(data_end) == data_end
+        else month_end(data_end.replace(day=1) - dt.timedelta(days=1))
+    )
+    first = last
+    for _ in range(N_DATES - 1):
+        first = month_end(first.replace(day=1) - dt.timedelta(days=1))
+    cfg = load_config(ROOT / "params.yaml")
+    features = dataclasses.replace(cfg.features, n_buckets=buckets, as_of_first=first, as_of_last=last)
+    cfg = dataclasses.replace(cfg, features=features)
+    t0 = time.perf_counter()
+    result = run_features(cfg, interim, out)
+    seconds = time.perf_counter() - t0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_kb = usage.ru_maxrss
+    print(
+        json.dumps(
+            {
+                "seconds": round(seconds, 1),
+                "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+                "peak_rss_gb": round(peak_kb / 1024**2, 2),
+                "as_of_dates": len(result["as_of_dates"]),
+                "training_rows": result["n_rows"]["training"],
+                "scoring_rows": result["n_rows"]["scoring"],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""``omvald features``: interim tables -> point-in-time feature tables, labels and the registry."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from omvald.cli.common import ParamsOption, app, console, load_params, progress, stage
+
+
+@app.command("features")
+@stage
+def features(
+    interim_dir: Annotated[Path, typer.Argument(help="Validated interim tables (output of `omvald validate`).")],
+    out_dir: Annotated[Path, typer.Argument(help="Folder for training / scoring tables, registry.json, meta.json.")],
+    engine: Annotated[str | None, typer.Option("--engine", help="local (default: features.engine).")] = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Build features and labels at monthly as-of dates, one bucket of customers at a time."""
+    from omvald.features.build import run_features
+
+    cfg = load_params(params)
+    if engine is not None:
+        cfg = dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, engine=engine))
+    with progress() as bar:
+        meta = run_features(cfg, interim_dir, out_dir, progress=bar)
+    dates = meta["as_of_dates"]
+    console.print(
+        f"features -> {out_dir}: {meta['n_rows']['training']:,} training rows at {len(meta['labelled_dates'])} "
+        f"labelled dates, {meta['n_rows']['scoring']:,} scoring rows at {meta['scoring_date']} "
+        f"({len(dates)} as-of dates {dates[0]} .. {dates[-1]})"
+    )
+    for family, reason in meta["families_missing"].items():
+        console.print(f"  family '{family}' left out: {reason}")

@@ -1,0 +1,314 @@
+"""Build the feature tables: the pure per-bucket entry point and the features stage.
+
+:func:`build_features` turns one bucket's interim tables into one row per
+(customer, as-of date) of the population: every available feature, the
+``segment``, ``tenure_months``, ``monthly_revenue`` and, when asked, the
+labels. It depends only on each customer's own rows and the as-of date, so
+one bucket or sixteen give the same rows; the local loop, scoring and Spark
+all call it.
+
+:func:`run_features` is the ``omvald features`` stage: it checks the
+settings against the data, loops over buckets read from the sorted interim
+Parquet files, and writes ``training.parquet``, ``scoring.parquet``,
+``registry.json`` and ``meta.json`` atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+from rich.progress import Progress
+
+from omvald.buckets import N_SLOTS, slot_range
+from omvald.config import Config, FeatureConfig
+from omvald.errors import ConfigError
+from omvald.features import asof, labels, registry
+from omvald.features.billing import billing_features
+from omvald.features.segments import segment_features
+from omvald.features.spec import BucketTables
+from omvald.features.static import attribute_kinds, detect_binding_column, static_features
+from omvald.features.touchpoints import touchpoint_features
+from omvald.io import atomic_path, read_json, write_json
+
+log = logging.getLogger(__name__)
+KEYS = ["customer_id", "as_of"]
+ALWAYS = ["segment", "tenure_months", "monthly_revenue"]
+TABLES = ("customers", "billing", "touchpoints")
+ROW_GROUP_ROWS = 100_000
+
+
+def build_features(
+    tables: BucketTables,
+    as_of_dates: list[dt.date],
+    cfg: FeatureConfig,
+    meta: dict[str, Any],
+    with_labels: bool = True,
+) -> pd.DataFrame:
+    """Features (and labels) for one bucket of customers at each as-of date.
+
+    In: the bucket's interim tables, the as-of dates, the feature settings
+    and the interim ``meta.json`` (``contractual``, ``columns``, ``rows``,
+    ``data_end``; pass the features stage's meta, which adds
+    ``binding_column`` and ``attribute_kinds``, to get bucket-independent
+    columns). Out: one row per customer in the population at each date,
+    sorted by ``as_of, customer_id``: keys, the available features of the
+    registry (float64, or strings for categoricals), ``segment``,
+    ``tenure_months``, ``monthly_revenue`` and, if ``with_labels``, ``churn``
+    (Int8), ``phase_out`` and ``next_revenue`` (float64), missing where
+    ``as_of + horizon_days > data_end``. Inputs are not modified.
+    """
+    meta = feature_meta(meta, tables)
+    contractual = bool(meta.get("contractual", "churn_date" in tables.customers.columns))
+    dates = sorted(set(as_of_dates))
+    spine = asof.population_spine(tables, dates, cfg, contractual)
+    entries = registry.registry_entries(cfg, meta)
+    available = [e.spec for e in entries if e.available]
+    base = spine.assign(as_of=_day_keys(spine["as_of"]))
+    frames = [
+        billing_features(tables, spine, cfg),
+        static_features(tables, spine, cfg, binding_column=meta.get("binding_column")),
+        touchpoint_features(tables, spine, cfg),
+        segment_features(tables, spine, cfg),
+    ]
+    out = base
+    for frame in frames:
+        frame = frame.assign(as_of=_day_keys(frame["as_of"]))
+        extra = [c for c in frame.columns if c not in KEYS and c not in out.columns]
+        out = out.merge(frame[KEYS + extra], on=KEYS, how="left", validate="one_to_one")
+    columns = {}
+    for spec in available:
+        values = out[spec.name] if spec.name in out.columns else pd.Series(index=out.index, dtype="float64")
+        columns[spec.name] = values.astype("str") if spec.kind == "categorical" else values.astype("float64")
+    for name in ALWAYS:
+        if name not in columns:
+            default = pd.Series(index=out.index, dtype="str" if name == "segment" else "float64")
+            columns[name] = (out[name] if name in out.columns else default).astype(default.dtype)
+    result = pd.concat([out[KEYS], pd.DataFrame(columns, index=out.index)], axis=1)
+    if with_labels:
+        data_end = dt.date.fromisoformat(str(meta["data_end"]))
+        billing_empty = int(meta.get("rows", {}).get("billing", len(tables.billing))) == 0
+        lab = labels.labels(tables, spine, cfg, data_end, contractual, billing_empty)
+        lab = lab.assign(as_of=_day_keys(lab["as_of"]))
+        result = result.merge(lab, on=KEYS, how="left", validate="one_to_one")
+    result = result.sort_values(KEYS, kind="stable", ignore_index=True)
+    result["as_of"] = asof.to_date_objects(result["as_of"])
+    return result
+
+
+def feature_meta(meta: dict[str, Any], tables: BucketTables) -> dict[str, Any]:
+    """``meta`` plus ``binding_column`` and ``attribute_kinds`` (from this bucket if not given)."""
+    out = dict(meta)
+    out.setdefault("columns", {t: [c for c in getattr(tables, t).columns if c != "hash_slot"] for t in TABLES})
+    if "attribute_kinds" not in out:
+        out["attribute_kinds"] = attribute_kinds(tables.customers)
+    if "binding_column" not in out:
+        kinds = out["attribute_kinds"]
+        candidates = {c: tables.customers[c].dropna().unique() for c, k in kinds.items() if k == "categorical"}
+        out["binding_column"] = detect_binding_column(candidates)
+    return out
+
+
+def _day_keys(values: pd.Series) -> pd.Series:
+    """Date-like values as datetime64[s], a common key type for merging."""
+    return pd.to_datetime(values).astype("datetime64[s]")
+
+
+# --------------------------------------------------------------------------- stage
+
+
+def run_features(
+    cfg: Config, interim_dir: str | Path, out_dir: str | Path, progress: Progress | None = None
+) -> dict[str, Any]:
+    """The features stage: interim tables in ``interim_dir`` -> feature tables in ``out_dir``.
+
+    Writes ``training.parquet`` (labelled rows of every as-of date),
+    ``scoring.parquet`` (the scoring as-of date, no labels), ``registry.json``
+    and ``meta.json``, all or nothing. Settings that cannot work with this
+    data raise :class:`ConfigError` before anything is computed. Returns the
+    output meta.
+    """
+    fcfg = cfg.features
+    interim_dir, out_dir = Path(interim_dir), Path(out_dir)
+    meta = read_json(interim_dir / "meta.json")
+    paths = {t: interim_dir / f"{t}.parquet" for t in TABLES}
+    data_start = dt.date.fromisoformat(str(meta["data_start"]))
+    data_end = dt.date.fromisoformat(str(meta["data_end"]))
+    dates, labelled = check_settings(fcfg, data_start, data_end)
+    meta = {**meta, **_business_facts(paths, meta)}
+    labels.check_label_balance(paths, fcfg, meta, labelled)
+    entries = registry.registry_entries(fcfg, meta)
+    schema = output_schema(entries, with_labels=True)
+    score_date = dates[-1]
+
+    with atomic_path(out_dir) as tmp:
+        parts = tmp / "_parts"
+        parts.mkdir(parents=True)
+        task = progress.add_task("features", total=fcfg.n_buckets) if progress is not None else None
+        for bucket in range(fcfg.n_buckets):
+            lo, hi = slot_range(bucket, fcfg.n_buckets)
+            tables = read_bucket(paths, lo, hi)
+            frame = build_features(tables, dates, fcfg, meta, with_labels=True)
+            _write_part(frame, schema, parts / f"bucket-{bucket:04d}.parquet")
+            if progress is not None:
+                progress.advance(task)
+        n_training = _merge_parts(parts, tmp / "training.parquet", schema, labelled, labelled_only=True)
+        score_schema = output_schema(entries, with_labels=False)
+        n_scoring = _merge_parts(parts, tmp / "scoring.parquet", score_schema, [score_date], labelled_only=False)
+        shutil.rmtree(parts)
+        used, missing = registry.families(entries)
+        out_meta = {
+            "as_of_dates": [d.isoformat() for d in dates],
+            "labelled_dates": [d.isoformat() for d in labelled],
+            "scoring_date": score_date.isoformat(),
+            "horizon_days": fcfg.horizon_days,
+            "phase_out_drop": fcfg.phase_out_drop,
+            "lookback_days": fcfg.lookback_days,
+            "contractual": bool(meta["contractual"]),
+            "data_start": data_start.isoformat(),
+            "data_end": data_end.isoformat(),
+            "families_used": used,
+            "families_missing": missing,
+            "binding_column": meta["binding_column"],
+            "attribute_kinds": meta["attribute_kinds"],
+            "columns": meta["columns"],
+            "rows": meta.get("rows", {}),
+            "n_rows": {"training": n_training, "scoring": n_scoring},
+            "n_buckets": fcfg.n_buckets,
+        }
+        write_json([e.record() for e in entries], tmp / "registry.json")
+        write_json(out_meta, tmp / "meta.json")
+    log.info("features: %d training rows, %d scoring rows -> %s", n_training, n_scoring, out_dir)
+    return out_meta
+
+
+def check_settings(cfg: FeatureConfig, data_start: dt.date, data_end: dt.date) -> tuple[list[dt.date], list[dt.date]]:
+    """As-of dates and labelled dates, or a ConfigError that says which setting to change."""
+    if not 0 < cfg.phase_out_drop < 1:
+        raise ConfigError(
+            f"features.phase_out_drop is {cfg.phase_out_drop}; it must be between 0 and 1 "
+            "(0.3 = phase-out when billing falls by 30% or more)."
+        )
+    for name in ("horizon_days", "lookback_days"):
+        if getattr(cfg, name) <= 0:
+            raise ConfigError(f"features.{name} is {getattr(cfg, name)}; it must be a positive number of days.")
+    if not 1 <= cfg.n_buckets <= N_SLOTS:
+        raise ConfigError(f"features.n_buckets is {cfg.n_buckets}; it must be between 1 and {N_SLOTS}.")
+    if cfg.engine != "local":
+        raise ConfigError(f"features.engine is '{cfg.engine}'; the features stage runs with engine 'local'.")
+    last = asof.scoring_date(cfg, data_end)
+    if last > data_end:
+        raise ConfigError(
+            f"features.as_of_last is {last} but the data ends on {data_end} (data.data_end or the latest date "
+            "in the tables): set as_of_last on or before the end of data, or null."
+        )
+    if cfg.as_of_first is not None and cfg.as_of_first > last:
+        raise ConfigError(
+            f"features.as_of_first ({cfg.as_of_first}) is after the last as-of date ({last}): "
+            "set as_of_first earlier, or null."
+        )
+    dates = asof.as_of_dates(cfg, data_start, data_end)
+    labelled = asof.labelled_dates(dates, cfg.horizon_days, data_end)
+    if not labelled:
+        latest = data_end - dt.timedelta(days=cfg.horizon_days)
+        raise ConfigError(
+            f"no as-of date has a fully observed horizon: with features.horizon_days = {cfg.horizon_days} and "
+            f"data ending {data_end}, an as-of date must be on or before {latest}, but the first is {dates[0]}. "
+            "Lower features.horizon_days, set features.as_of_first earlier, or extend the data."
+        )
+    return dates, labelled
+
+
+def _business_facts(paths: dict[str, Path], meta: dict[str, Any]) -> dict[str, Any]:
+    """Facts every bucket must agree on: attribute kinds and the binding column, from the whole customers file."""
+    con = asof.connect()
+    customers = con.sql(f"SELECT * FROM read_parquet('{_sql_path(paths['customers'])}') LIMIT 0").df()
+    kinds = attribute_kinds(customers)
+    candidates = {}
+    for col, kind in kinds.items():
+        if kind != "categorical":
+            continue
+        distinct = con.sql(
+            f"SELECT DISTINCT CAST(\"{col}\" AS VARCHAR) AS v FROM read_parquet('{_sql_path(paths['customers'])}') "
+            f'WHERE "{col}" IS NOT NULL LIMIT 201'
+        ).fetchall()
+        if len(distinct) <= 200:  # a contract-term column has a handful of values
+            candidates[col] = [v for (v,) in distinct]
+    con.close()
+    columns = meta.get("columns") or {}
+    return {
+        "columns": {t: [c for c in columns.get(t, []) if c != "hash_slot"] for t in TABLES},
+        "attribute_kinds": kinds,
+        "binding_column": detect_binding_column(candidates),
+    }
+
+
+def read_bucket(paths: dict[str, Path], lo: int, hi: int) -> BucketTables:
+    """One bucket's rows of the interim tables (slots ``[lo, hi)``); row groups outside are skipped."""
+    con = asof.connect()
+    frames = {
+        t: con.execute(
+            f"SELECT * FROM read_parquet('{_sql_path(p)}') WHERE hash_slot >= $lo AND hash_slot < $hi",
+            {"lo": lo, "hi": hi},
+        ).df()
+        for t, p in paths.items()
+    }
+    con.close()
+    return BucketTables(**frames)
+
+
+def output_schema(entries: list[registry.RegistryEntry], with_labels: bool) -> pa.Schema:
+    """Arrow schema of the feature tables, the same for every bucket."""
+    fields = [pa.field("customer_id", pa.string()), pa.field("as_of", pa.date32())]
+    names = {"customer_id", "as_of"}
+    for e in entries:
+        if e.available and e.spec.name not in names:
+            fields.append(pa.field(e.spec.name, pa.string() if e.spec.kind == "categorical" else pa.float64()))
+            names.add(e.spec.name)
+    for name in ALWAYS:
+        if name not in names:
+            fields.append(pa.field(name, pa.string() if name == "segment" else pa.float64()))
+    if with_labels:
+        fields += [
+            pa.field("churn", pa.int8()),
+            pa.field("phase_out", pa.float64()),
+            pa.field("next_revenue", pa.float64()),
+        ]
+    return pa.schema(fields)
+
+
+def _write_part(frame: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
+    table = pa.Table.from_pandas(frame[schema.names], preserve_index=False)
+    table = table.cast(schema)
+    # sorted by as_of, so each date is a contiguous run of row groups (pruned on read)
+    pq.write_table(table, path, row_group_size=ROW_GROUP_ROWS)
+
+
+def _merge_parts(parts: Path, target: Path, schema: pa.Schema, dates: list[dt.date], labelled_only: bool) -> int:
+    """Concatenate all buckets' rows for ``dates`` into ``target``, sorted by as_of, customer_id.
+
+    One as-of date is in memory at a time.
+    """
+    dataset = pads.dataset(sorted(str(p) for p in parts.glob("*.parquet")), format="parquet")
+    n = 0
+    with pq.ParquetWriter(target, schema) as writer:
+        for day in sorted(dates):
+            condition = pads.field("as_of") == pa.scalar(day, pa.date32())
+            if labelled_only:
+                condition = condition & pads.field("churn").is_valid()
+            table = dataset.to_table(columns=schema.names, filter=condition)
+            table = table.sort_by([("customer_id", "ascending")]).cast(schema)
+            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            n += table.num_rows
+    return n
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")

@@ -1,0 +1,173 @@
+"""Churn, phase-out and next-horizon revenue labels at each as-of date.
+
+Definitions (DATA_CONTRACT), horizon ``H`` days, drop ``d``:
+
+- churn: contractual -- ``churn_date`` in ``(t, t+H]``; non-contractual -- no
+  invoice in ``(t, t+H]``;
+- phase_out: not churned within ``H`` and billed in ``(t, t+H]`` at most
+  ``(1 - d)`` x billed in ``(t-H, t]``; NaN when churned; 0 when nothing
+  (or a net credit) was billed in ``(t-H, t]``; NaN everywhere when the
+  business has no billing at all;
+- next_revenue: billed in ``(t, t+H]`` (revenue at stake).
+
+A label at ``t`` exists only when ``t + H <= data_end``; otherwise all three
+are missing. Labels are the only place that reads rows dated after ``t``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from omvald.config import FeatureConfig
+from omvald.errors import ConfigError
+from omvald.features.asof import connect
+from omvald.features.spec import BucketTables
+
+LABEL_COLUMNS = ("churn", "phase_out", "next_revenue")
+
+
+def label_sql(contractual: bool, billing_empty: bool) -> str:
+    """SQL computing labels for every row of view ``spine`` (customer_id, as_of).
+
+    Uses views ``customers`` and ``billing`` and parameters ``$horizon`` (days),
+    ``$keep`` (``1 - phase_out_drop``) and ``$data_end``.
+    """
+    churn = (
+        "c.churn_date > sp.as_of AND c.churn_date <= sp.horizon_end"
+        if contractual
+        else "coalesce(lb.invoices_next, 0) = 0"
+    )
+    phase_out = (
+        "NULL"
+        if billing_empty
+        else """CASE WHEN coalesce(lb.billed_prev, 0) <= 0 THEN 0.0
+                     WHEN coalesce(lb.billed_next, 0) <= $keep * lb.billed_prev THEN 1.0
+                     ELSE 0.0 END"""
+    )
+    next_revenue = "NULL" if billing_empty else "coalesce(lb.billed_next, 0.0)"
+    return f"""
+        WITH sp AS (
+            SELECT customer_id, as_of,
+                   CAST(as_of + CAST($horizon AS INTEGER) AS DATE) AS horizon_end,
+                   CAST(as_of - CAST($horizon AS INTEGER) AS DATE) AS horizon_start
+            FROM spine
+        ),
+        lb AS (
+            -- (t-H, t] is the comparison period, (t, t+H] the future the label looks at
+            SELECT sp.customer_id, sp.as_of,
+                   sum(b.amount) FILTER (WHERE b.invoice_date > sp.as_of) AS billed_next,
+                   sum(b.amount) FILTER (WHERE b.invoice_date <= sp.as_of) AS billed_prev,
+                   count(*) FILTER (WHERE b.invoice_date > sp.as_of) AS invoices_next
+            FROM sp JOIN billing b
+              ON b.customer_id = sp.customer_id
+             AND b.invoice_date > sp.horizon_start AND b.invoice_date <= sp.horizon_end
+            GROUP BY sp.customer_id, sp.as_of
+        ),
+        lab AS (
+            SELECT sp.customer_id, sp.as_of, sp.horizon_end <= $data_end AS observed,
+                   CASE WHEN {churn} THEN 1 ELSE 0 END AS churned,
+                   {phase_out} AS phase_out_if_stays,
+                   {next_revenue} AS next_revenue
+            FROM sp
+            LEFT JOIN customers c ON c.customer_id = sp.customer_id
+            LEFT JOIN lb ON lb.customer_id = sp.customer_id AND lb.as_of = sp.as_of
+        )
+        SELECT customer_id, as_of,
+               CASE WHEN observed THEN churned END::TINYINT AS churn,
+               CASE WHEN observed AND churned = 0 THEN phase_out_if_stays END::DOUBLE AS phase_out,
+               CASE WHEN observed THEN next_revenue END::DOUBLE AS next_revenue
+        FROM lab
+    """
+
+
+def label_params(cfg: FeatureConfig, data_end: dt.date) -> dict:
+    return {"horizon": cfg.horizon_days, "keep": 1.0 - cfg.phase_out_drop, "data_end": data_end}
+
+
+def run_label_sql(
+    con: duckdb.DuckDBPyConnection, cfg: FeatureConfig, data_end: dt.date, contractual: bool, billing_empty: bool
+) -> pd.DataFrame:
+    """Labels for view ``spine`` on an open connection (see :func:`label_sql`)."""
+    sql = label_sql(contractual, billing_empty)
+    params = label_params(cfg, data_end)
+    if billing_empty:
+        params.pop("keep")
+    return con.execute(sql, params).df()
+
+
+def labels(
+    tables: BucketTables,
+    spine: pd.DataFrame,
+    cfg: FeatureConfig,
+    data_end: dt.date,
+    contractual: bool,
+    billing_empty: bool,
+) -> pd.DataFrame:
+    """Labels for each spine row: customer_id, as_of, churn (Int8), phase_out, next_revenue (float64).
+
+    All three are missing where ``as_of + horizon_days > data_end``.
+    ``billing_empty`` says whether the *whole* business has no billing (not
+    just this bucket), so one bucket or many give the same labels.
+    """
+    con = connect(tables, spine)
+    out = run_label_sql(con, cfg, data_end, contractual, billing_empty)
+    con.close()
+    out["churn"] = out["churn"].astype("Int8")
+    for col in ("phase_out", "next_revenue"):
+        out[col] = out[col].astype("float64")
+    return out
+
+
+def check_label_balance(
+    paths: dict[str, Path], cfg: FeatureConfig, meta: dict[str, Any], labelled_dates: list[dt.date]
+) -> None:
+    """Raise ConfigError unless the population at the labelled dates has both churners and stayers.
+
+    Runs one query over the whole interim folder (``paths``: table -> Parquet
+    file) before any feature is computed.
+    """
+    con = connect()
+    for table in ("customers", "billing"):
+        path = str(paths[table]).replace("'", "''")
+        con.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM read_parquet('{path}')")
+    con.register("dates", pd.DataFrame({"as_of": pd.Series(labelled_dates, dtype=object)}))
+    params = {"horizon": cfg.horizon_days}
+    if meta["contractual"]:
+        sql = """
+            SELECT count(*) FILTER (WHERE c.churn_date > d.as_of AND c.churn_date <= d.as_of + CAST($horizon AS INTEGER)),
+                   count(*) FILTER (WHERE c.churn_date IS NULL OR c.churn_date > d.as_of + CAST($horizon AS INTEGER))
+            FROM customers c JOIN dates d
+              ON c.signup_date <= d.as_of AND (c.churn_date IS NULL OR c.churn_date > d.as_of)
+        """
+    else:
+        params["lookback"] = cfg.lookback_days
+        sql = """
+            WITH hits AS (
+                SELECT b.customer_id, d.as_of,
+                       bool_or(b.invoice_date <= d.as_of) AS in_population,
+                       bool_or(b.invoice_date > d.as_of) AS billed_next
+                FROM (SELECT DISTINCT customer_id, invoice_date FROM billing) b JOIN dates d
+                  ON b.invoice_date > d.as_of - CAST($lookback AS INTEGER)
+                 AND b.invoice_date <= d.as_of + CAST($horizon AS INTEGER)
+                GROUP BY ALL
+            )
+            SELECT count(*) FILTER (WHERE in_population AND NOT billed_next),
+                   count(*) FILTER (WHERE in_population AND billed_next)
+            FROM hits
+        """
+    churners, stayers = con.execute(sql, params).fetchone()
+    con.close()
+    if churners == 0 or stayers == 0:
+        what = "no customer churns" if churners == 0 else "every customer churns"
+        first, last = labelled_dates[0], labelled_dates[-1]
+        raise ConfigError(
+            f"at the labelled as-of dates ({first} .. {last}, {churners + stayers} customer-dates) {what} "
+            f"within features.horizon_days = {cfg.horizon_days}: a churn model needs both. Change "
+            "features.horizon_days, features.as_of_first / as_of_last, or data.data_end so that the "
+            "horizons cover both customers who leave and customers who stay."
+        )
