@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +17,9 @@ from omvald.cli.common import ParamsOption, app, console, load_params, progress,
 def features(
     interim_dir: Annotated[Path, typer.Argument(help="Validated interim tables (output of `omvald validate`).")],
     out_dir: Annotated[Path, typer.Argument(help="Folder for training / scoring tables, registry.json, meta.json.")],
-    engine: Annotated[str | None, typer.Option("--engine", help="local (default: features.engine).")] = None,
+    engine: Annotated[
+        str | None, typer.Option("--engine", help="local or spark (default: features.engine in params.yaml).")
+    ] = None,
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Build features and labels at monthly as-of dates, one bucket of customers at a time."""
@@ -25,8 +28,15 @@ def features(
     cfg = load_params(params)
     if engine is not None:
         cfg = dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, engine=engine))
-    with progress() as bar:
-        meta = run_features(cfg, interim_dir, out_dir, progress=bar)
+    if cfg.features.engine == "spark":
+        from omvald.spark.features import run_features_spark
+
+        # The environment names the cluster where it runs (spark-submit, Databricks); params hold the default.
+        master = os.environ.get("OMVALD_SPARK_MASTER") or cfg.spark.master
+        meta = run_features_spark(cfg, interim_dir, out_dir, master)
+    else:
+        with progress() as bar:
+            meta = run_features(cfg, interim_dir, out_dir, progress=bar)
     dates = meta["as_of_dates"]
     console.print(
         f"features -> {out_dir}: {meta['n_rows']['training']:,} training rows at {len(meta['labelled_dates'])} "

@@ -201,8 +201,8 @@ def check_settings(cfg: FeatureConfig, data_start: dt.date, data_end: dt.date) -
             raise ConfigError(f"features.{name} is {getattr(cfg, name)}; it must be a positive number of days.")
     if not 1 <= cfg.n_buckets <= N_SLOTS:
         raise ConfigError(f"features.n_buckets is {cfg.n_buckets}; it must be between 1 and {N_SLOTS}.")
-    if cfg.engine != "local":
-        raise ConfigError(f"features.engine is '{cfg.engine}'; the features stage runs with engine 'local'.")
+    if cfg.engine not in ("local", "spark"):
+        raise ConfigError(f"features.engine is '{cfg.engine}'; use 'local' (this machine) or 'spark'.")
     last = asof.scoring_date(cfg, data_end)
     if last > data_end:
         raise ConfigError(

@@ -36,7 +36,6 @@ path the driver and the executors share (local disk for ``local[N]``, a
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import shutil
@@ -224,8 +223,7 @@ def run_features_spark(
     paths = {t: interim_dir / f"{t}.parquet" for t in TABLES}
     data_start = dt.date.fromisoformat(str(meta["data_start"]))
     data_end = dt.date.fromisoformat(str(meta["data_end"]))
-    # the local check refuses any engine but 'local'; the settings are otherwise the same
-    dates, labelled = build.check_settings(dataclasses.replace(fcfg, engine="local"), data_start, data_end)
+    dates, labelled = build.check_settings(fcfg, data_start, data_end)
     meta = {**meta, **build._business_facts(paths, meta)}
     labels.check_label_balance(paths, fcfg, meta, labelled)
     entries = registry.registry_entries(fcfg, meta)
