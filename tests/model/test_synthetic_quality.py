@@ -1,7 +1,9 @@
-"""On the default synthetic business the LightGBM model beats both baselines and is calibrated.
+"""On the default synthetic business the LightGBM models beat both baselines out of time and are calibrated.
 
-Needs the real pipeline outputs (`dvc repro` up to evaluate): reads
-``metrics/churn.json`` and ``metrics/phase_out.json``; skipped otherwise.
+Runs the pipeline up to ``evaluate`` with params.yaml as shipped (20,000
+customers, 36 months) in a temporary project: the numbers users see after
+``make repro``. Margins are well inside what we measure (churn ROC AUC
+0.77 vs 0.72 for logistic regression, ECE 0.003) so noise cannot flip them.
 """
 
 from __future__ import annotations
@@ -11,30 +13,28 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-METRICS = ROOT / "metrics"
-NEEDED = [
-    ROOT / "data" / "features" / "training.parquet",
-    ROOT / "models" / "churn.joblib",
-    METRICS / "churn.json",
-    METRICS / "phase_out.json",
-]
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not all(p.exists() for p in NEEDED),
-        reason="needs pipeline outputs (data/features, models/, metrics/): run `dvc repro evaluate` first",
-    ),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("default")]
 
 
-def _load(name: str) -> dict:
-    return json.loads((METRICS / f"{name}.json").read_text())
+def _load(project: Path, name: str) -> dict:
+    return json.loads((project / "metrics" / f"{name}.json").read_text())
 
 
-def test_churn_model_beats_both_baselines_out_of_time_and_is_calibrated():
-    models = _load("churn")["models"]
+def test_churn_model_beats_both_baselines_out_of_time_and_is_calibrated(default_pipeline):
+    metrics = _load(default_pipeline, "churn")
+    assert metrics["split_strategy"] == "time"
+    models = metrics["models"]
+    lgbm = models["lgbm"]["overall"]
+    for baseline in ("logistic", "heuristic"):
+        assert lgbm["roc_auc"] > models[baseline]["overall"]["roc_auc"] + 0.02, baseline
+        assert lgbm["pr_auc"] > models[baseline]["overall"]["pr_auc"] + 0.01, baseline
+    assert lgbm["roc_auc"] > 0.72
+    assert lgbm["ece"] < 0.02
+    assert lgbm["lift"] > 3.0  # top decile holds more than 3x the average churn rate
+
+
+def test_phase_out_score_beats_both_baselines_and_is_calibrated(default_pipeline):
+    models = _load(default_pipeline, "phase_out")["combined"]["models"]
     lgbm = models["lgbm"]["overall"]
     for baseline in ("logistic", "heuristic"):
         assert lgbm["roc_auc"] > models[baseline]["overall"]["roc_auc"], baseline
@@ -42,17 +42,30 @@ def test_churn_model_beats_both_baselines_out_of_time_and_is_calibrated():
     assert lgbm["ece"] < 0.02
 
 
-def test_phase_out_score_beats_both_baselines_and_is_calibrated():
-    models = _load("phase_out")["combined"]["models"]
-    lgbm = models["lgbm"]["overall"]
-    for baseline in ("logistic", "heuristic"):
-        assert lgbm["roc_auc"] > models[baseline]["overall"]["roc_auc"], baseline
-    assert lgbm["ece"] < 0.02
-
-
-def test_churn_model_is_useful_in_every_segment_and_tenure_cohort():
-    lgbm = _load("churn")["models"]["lgbm"]
+def test_churn_model_is_useful_for_active_and_passive_customers_and_every_tenure(default_pipeline):
+    lgbm = _load(default_pipeline, "churn")["models"]["lgbm"]
+    assert set(lgbm["segment"]) == {"active", "passive"}
     for group in ("segment", "tenure"):
         for name, block in lgbm[group].items():
             if "roc_auc" in block and block["n_rows"] >= 500:
                 assert block["roc_auc"] > 0.6, f"{group}={name}"
+
+
+def test_repeated_training_gives_identical_metrics(default_pipeline, tmp_path):
+    """Determinism: the same features and params give the same models and metrics."""
+    import shutil
+
+    import yaml
+    from pipeline_run import run_cli, tracking_uri
+
+    project = tmp_path / "again"
+    project.mkdir()
+    shutil.copytree(default_pipeline / "data" / "features", project / "data" / "features")
+    params = yaml.safe_load((default_pipeline / "params.yaml").read_text())
+    params["mlflow"]["tracking_uri"] = tracking_uri(project)
+    params["mlflow"]["register_models"] = False
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    run_cli(project, ["train", "data/features", "models"], project / "params.yaml")
+    run_cli(project, ["evaluate", "data/features", "models", "metrics", "plots"], project / "params.yaml")
+    for name in ("churn", "phase_out"):
+        assert _load(project, name) == _load(default_pipeline, name)

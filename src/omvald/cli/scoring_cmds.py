@@ -1,0 +1,124 @@
+"""Explanation and scoring commands: ``omvald explain`` and ``omvald score``.
+
+Heavy imports (LightGBM, SHAP, MLflow) happen inside the commands so
+``omvald --help`` stays fast. ``MLFLOW_TRACKING_URI`` is read here and
+passed down.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from omvald.cli.common import ParamsOption, app, console, load_params, progress, stage
+from omvald.errors import ConfigError
+
+
+@app.command("explain")
+@stage
+def explain(
+    features_dir: Annotated[Path, typer.Argument(help="Feature tables (training.parquet, registry.json).")],
+    models_dir: Annotated[Path, typer.Argument(help="Output of `omvald train` (models, split.json, run.json).")],
+    reports_dir: Annotated[Path, typer.Argument(help="Where the SHAP PNGs and shap_importance.csv go.")],
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """SHAP plots and global importance for both models on a sample of the test window."""
+    from omvald.explain.stage import run_explain
+
+    cfg = load_params(params)
+    result = run_explain(cfg, features_dir, models_dir, reports_dir, tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"))
+    for target, features in result["top"].items():
+        console.print(f"{target}: {result['n'][target]:,} test rows explained; top drivers: {', '.join(features)}")
+    console.print(f"wrote {len(result['files'])} files to {reports_dir}")
+
+
+@app.command("score")
+@stage
+def score(
+    input_dir: Annotated[
+        Path,
+        typer.Option(
+            "--input", help="Folder with customers / billing / touchpoints (.csv or .parquet).", file_okay=False
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", help="Scores file; .csv or .parquet.", dir_okay=False)],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Score at this date (YYYY-MM-DD); later rows are errors. Default: latest date in the files."
+        ),
+    ] = None,
+    model_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--model-uri", help="models:/omvald-churn@<alias> from the MLflow registry (phase-out model: same alias)."
+        ),
+    ] = None,
+    explain: Annotated[
+        str | None,
+        typer.Option("--explain", help="Who gets reason codes: top:N | risk:P | all | none. Default: score.explain."),
+    ] = None,
+    models_dir: Annotated[
+        Path, typer.Option("--models-dir", help="Where churn.joblib / phase_out.joblib are.", file_okay=False)
+    ] = Path("models"),
+    summary: Annotated[
+        Path | None, typer.Option("--summary", help="Also write the summary numbers as JSON here.", dir_okay=False)
+    ] = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Score every customer at the as-of date: probabilities, risk tier, revenue at risk, reason codes."""
+    from omvald.scoring.stage import run_score
+
+    cfg = load_params(params)
+    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow.tracking_uri
+    with progress() as bar:
+        task = bar.add_task("scoring buckets", total=None)
+        result = run_score(
+            cfg,
+            input_dir,
+            output,
+            as_of=_parse_date(as_of),
+            explain=explain,
+            models_dir=models_dir,
+            model_uri=model_uri,
+            tracking_uri=tracking_uri,
+            summary_path=summary,
+            on_bucket=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    _print_summary(result)
+
+
+def _parse_date(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--as-of {text!r}: not a date; use YYYY-MM-DD") from None
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    table = Table(title=f"scores at {s['as_of']} -> {s['output']}")
+    table.add_column("risk tier")
+    table.add_column("segment")
+    table.add_column("customers", justify="right")
+    table.add_column("contactable", justify="right")
+    table.add_column("revenue at risk", justify="right")
+    for tier, segments in s["by_tier_segment"].items():
+        for segment, cell in segments.items():
+            table.add_row(
+                tier, segment, f"{cell['customers']:,}", f"{cell['contactable']:,}", f"{cell['revenue_at_risk']:,.0f}"
+            )
+    table.add_section()
+    table.add_row("all", "", f"{s['n_scored']:,}", f"{s['n_contactable']:,}", f"{s['revenue_at_risk']:,.0f}")
+    console.print(table)
+    console.print(
+        f"explained ({s['explain_policy']}): {s['n_explained']:,} of {s['n_scored']:,}; "
+        f"revenue at risk {s['revenue_at_risk']:,.0f} (contactable {s['revenue_at_risk_contactable']:,.0f}); "
+        f"models: {s['models']}"
+    )

@@ -1,0 +1,119 @@
+"""Explain stage: SHAP plots and a global importance table for both models.
+
+``run_explain`` reads the feature stage's ``training.parquet`` and the
+train stage's ``models/``, takes a seeded sample of the **test window**
+(rows the models never saw; dates from ``models/split.json``), computes
+exact contributions and writes, per model (``churn``, ``phase_out``):
+
+- ``shap_<model>_bar.png``        global importance (mean |SHAP|),
+- ``shap_<model>_beeswarm.png``   every sampled customer, coloured by value,
+- ``shap_<model>_dependence_<feature>.png`` for the top ``explain.dependence_plots`` features,
+- ``shap_<model>_segments.png``   mean |SHAP| for active vs passive customers,
+
+and one ``shap_importance.csv`` (``model, feature, description,
+mean_abs_shap, rank`` plus ``mean_abs_shap_<segment>, rank_<segment>``).
+The phase-out model is explained on sampled rows of customers who did not
+churn, the population it was trained on. Each file is written atomically;
+all of them are logged to the pipeline's MLflow run when ``run.json`` names one.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+
+from omvald.config import Config
+from omvald.errors import ModelError
+from omvald.explain import plots
+from omvald.explain.drivers import contributions, shap_importance
+from omvald.io import atomic_path, read_json
+from omvald.model.split import Split
+from omvald.model.train import load_features
+from omvald.scoring.score import model_matrix
+
+log = logging.getLogger(__name__)
+
+TITLES = {"churn": "Churn within the horizon", "phase_out": "Phase-out if the customer stays"}
+
+
+def run_explain(
+    cfg: Config, features_dir: Path, models_dir: Path, reports_dir: Path, tracking_uri: str | None = None
+) -> dict[str, Any]:
+    """Explain stage; returns ``{"files": [...], "n": {model: rows explained}, "top": {model: [features]}}``.
+
+    ``tracking_uri`` overrides the one recorded in ``run.json`` (the CLI
+    passes ``MLFLOW_TRACKING_URI``).
+    """
+    features_dir, models_dir, reports_dir = Path(features_dir), Path(models_dir), Path(reports_dir)
+    fs = load_features(features_dir)
+    test = _test_window(fs.frame, models_dir)
+    sample = test.sample(n=min(cfg.explain.sample_size, len(test)), random_state=cfg.seed).sort_index()
+    descriptions = {f["name"]: f.get("description") or f["name"] for f in fs.registry}
+    files: list[Path] = []
+    tables, n_rows, top = [], {}, {}
+    for target in ("churn", "phase_out"):
+        model = _load_model(models_dir / f"{target}.joblib")
+        rows = sample if target == "churn" else sample.loc[sample["churn"] == 0]
+        X = model_matrix(rows, model, target)
+        contrib = contributions(model, X)
+        segment = rows.get("segment")
+        importance = shap_importance(contrib, segment)
+        importance.insert(0, "model", target)
+        importance.insert(2, "description", importance["feature"].map(descriptions).fillna(importance["feature"]))
+        tables.append(importance)
+        n_rows[target], top[target] = len(rows), importance["feature"].head(cfg.explain.dependence_plots).tolist()
+        log.info("explain: %s on %d sampled test rows", target, len(rows))
+        figures = {
+            f"shap_{target}_bar.png": plots.bar_plot(contrib, descriptions, TITLES[target]),
+            f"shap_{target}_beeswarm.png": plots.beeswarm_plot(contrib, X, descriptions, TITLES[target]),
+        }
+        for feature in top[target]:
+            figures[f"shap_{target}_dependence_{feature}.png"] = plots.dependence_plot(
+                contrib, X, feature, descriptions, TITLES[target]
+            )
+        if segment is not None:
+            figures[f"shap_{target}_segments.png"] = plots.segment_plot(
+                importance, descriptions, TITLES[target], len(rows)
+            )
+        for name, fig in figures.items():
+            with atomic_path(reports_dir / name) as tmp:
+                plots.save(fig, tmp)
+            files.append(reports_dir / name)
+    csv_path = reports_dir / "shap_importance.csv"
+    with atomic_path(csv_path) as tmp:
+        pd.concat(tables, ignore_index=True).to_csv(tmp, index=False)
+    files.append(csv_path)
+    _log_artifacts(models_dir / "run.json", files, tracking_uri)
+    return {"files": [str(f) for f in files], "n": n_rows, "top": top}
+
+
+def _test_window(frame: pd.DataFrame, models_dir: Path) -> pd.DataFrame:
+    path = models_dir / "split.json"
+    if not path.exists():
+        raise ModelError(f"{path}: not found; run `omvald train` first (explain uses its test window).")
+    split = Split.from_json(read_json(path))
+    labelled = frame.loc[frame["churn"].notna()]
+    test = labelled.loc[split.mask(labelled, "test")]
+    if test.empty:
+        raise ModelError(f"{path}: the test window has no rows in training.parquet; rerun `omvald train`.")
+    return test
+
+
+def _load_model(path: Path) -> Any:
+    if not path.exists():
+        raise ModelError(f"{path}: model not found; run `omvald train` first.")
+    return joblib.load(path)
+
+
+def _log_artifacts(run_json: Path, files: list[Path], tracking_uri: str | None) -> None:
+    info = read_json(run_json) if run_json.exists() else {}
+    if not info.get("parent_run_id"):
+        log.info("explain: no MLflow run in %s; artifacts not logged", run_json)
+        return
+    from omvald.model.tracking import log_to_run
+
+    log_to_run(info, artifacts=files, artifact_path="explain", tracking_uri=tracking_uri)

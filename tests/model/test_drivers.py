@@ -1,0 +1,117 @@
+"""Reason codes are exact TreeSHAP, and only risk-raising features count as drivers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shap
+
+from omvald.explain.drivers import contributions, shap_importance, top_drivers
+from omvald.model.estimators import LGBMChurnModel
+
+
+@pytest.fixture(scope="module")
+def tiny_model_and_data() -> tuple[LGBMChurnModel, pd.DataFrame]:
+    rng = np.random.default_rng(7)
+    n = 2000
+    X = pd.DataFrame(
+        {
+            "price_shock_pct_3m": rng.normal(0, 10, n),
+            "days_late_max_180d": rng.integers(0, 60, n).astype(float),
+            "tenure_months": rng.integers(1, 72, n).astype(float),
+            "contract_type": pd.Categorical(rng.choice(["monthly", "12m", "24m"], n)),
+        }
+    )
+    logit = 0.12 * X["price_shock_pct_3m"] + 0.04 * X["days_late_max_180d"] - 0.02 * X["tenure_months"]
+    logit += np.where(X["contract_type"] == "monthly", 1.0, 0.0) - 1.5
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    model = LGBMChurnModel(n_estimators=40, num_leaves=7, min_child_samples=20, calibration="none", seed=1)
+    return model.fit(X, y), X
+
+
+def test_native_contributions_equal_treeshap_on_raw_log_odds(tiny_model_and_data):
+    model, X = tiny_model_and_data
+    ours = contributions(model, X.head(300))
+    prepared = model._prepare(X.head(300))
+    explainer = shap.TreeExplainer(model.booster_)
+    theirs = explainer.shap_values(prepared)
+    np.testing.assert_allclose(ours[model.feature_names_].to_numpy(), np.asarray(theirs), atol=1e-6)
+    np.testing.assert_allclose(ours["bias"].to_numpy(), explainer.expected_value, atol=1e-6)
+
+
+def test_contributions_sum_to_the_raw_score(tiny_model_and_data):
+    model, X = tiny_model_and_data
+    contrib = contributions(model, X.head(100))
+    np.testing.assert_allclose(contrib.sum(axis=1).to_numpy(), model.predict_raw(X.head(100)), atol=1e-9)
+
+
+def test_top_drivers_keep_only_positive_contributions_in_descending_order():
+    contrib = pd.DataFrame(
+        {"a": [0.5, -0.1], "b": [0.2, -0.3], "c": [0.9, 0.0], "d": [-0.4, 0.05], "bias": [-2.0, -2.0]},
+        index=[10, 11],
+    )
+    X = pd.DataFrame({"a": [18.0, 1.0], "b": [3.0, 2.0], "c": ["monthly", "24m"], "d": [1.0, 0.25]}, index=[10, 11])
+    drivers = top_drivers(contrib, X, k=3, prefix="churn_")
+    first = drivers.loc[10]
+    assert [first["churn_driver_1"], first["churn_driver_2"], first["churn_driver_3"]] == ["c", "a", "b"]
+    assert [first["churn_driver_1_value"], first["churn_driver_2_value"]] == ["monthly", "18"]
+    assert first["churn_driver_1_contribution"] == pytest.approx(0.9)
+    second = drivers.loc[11]
+    assert second["churn_driver_1"] == "d"
+    assert second["churn_driver_1_value"] == "0.25"
+    assert second["churn_driver_1_contribution"] == pytest.approx(0.05)
+    assert pd.isna(second["churn_driver_2"]) and pd.isna(second["churn_driver_2_value"])
+    assert np.isnan(second["churn_driver_2_contribution"])
+
+
+def test_equal_contributions_are_ordered_by_feature_order():
+    contrib = pd.DataFrame({"x": [0.3], "y": [0.3], "z": [0.3], "bias": [0.0]})
+    X = pd.DataFrame({"x": [1.0], "y": [2.0], "z": [3.0]})
+    drivers = top_drivers(contrib, X, k=2)
+    assert list(drivers.loc[0, ["driver_1", "driver_2"]]) == ["x", "y"]
+
+
+def test_importance_ranks_features_overall_and_per_segment():
+    contrib = pd.DataFrame({"a": [1.0, -1.0, 0.1, 0.1], "b": [0.2, 0.2, -2.0, 2.0], "bias": 0.0})
+    imp = shap_importance(contrib, pd.Series(["active", "active", "passive", "passive"]))
+    assert list(imp["feature"]) == ["b", "a"]
+    assert imp.set_index("feature").loc["a", "mean_abs_shap_active"] == pytest.approx(1.0)
+    assert imp.set_index("feature").loc["b", "mean_abs_shap_passive"] == pytest.approx(2.0)
+    assert imp.set_index("feature").loc["a", "rank_active"] == 1
+
+
+def test_explain_stage_writes_plots_and_an_importance_table_for_both_models(features_dir, tmp_path):
+    from omvald.config import config_from_dict
+    from omvald.explain.stage import run_explain
+    from omvald.model.train import run_train
+
+    cfg = config_from_dict(
+        {
+            "seed": 7,
+            "features": {"horizon_days": 60},
+            "train": {
+                "valid_dates": 2,
+                "test_dates": 2,
+                "churn": {"n_estimators": 30, "min_child_samples": 20, "early_stopping_rounds": 10},
+                "phase_out": {"n_estimators": 30, "min_child_samples": 20, "early_stopping_rounds": 10},
+            },
+            "explain": {"sample_size": 300, "dependence_plots": 2},
+        }
+    )
+    models_dir, reports_dir = tmp_path / "models", tmp_path / "reports"
+    run_train(cfg, features_dir, models_dir)
+    result = run_explain(cfg, features_dir, models_dir, reports_dir)
+
+    assert result["n"]["churn"] == 300
+    assert 0 < result["n"]["phase_out"] < 300  # churned rows are left out for the phase-out model
+    for target in ("churn", "phase_out"):
+        for kind in ("bar", "beeswarm", "segments"):
+            assert (reports_dir / f"shap_{target}_{kind}.png").stat().st_size > 1000
+        assert len(list(reports_dir.glob(f"shap_{target}_dependence_*.png"))) == 2
+    table = pd.read_csv(reports_dir / "shap_importance.csv")
+    assert set(table["model"]) == {"churn", "phase_out"}
+    churn = table[table["model"] == "churn"].set_index("feature")
+    assert churn.loc["price_shock_pct_3m", "rank"] <= 3  # the fixture's strongest driver
+    assert {"mean_abs_shap_active", "mean_abs_shap_passive", "description"} <= set(table.columns)
+    assert not list(reports_dir.glob(".*"))  # no temporary files left behind
