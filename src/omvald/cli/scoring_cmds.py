@@ -69,6 +69,9 @@ def score(
     summary: Annotated[
         Path | None, typer.Option("--summary", help="Also write the summary numbers as JSON here.", dir_okay=False)
     ] = None,
+    engine: Annotated[
+        str | None, typer.Option("--engine", help="local or spark (default: features.engine in params.yaml).")
+    ] = None,
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Score every customer at the as-of date: probabilities, risk tier, revenue at risk, reason codes."""
@@ -76,6 +79,18 @@ def score(
 
     cfg = load_params(params)
     tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow.tracking_uri
+    if (engine or cfg.features.engine) == "spark":
+        from omvald.spark.scoring import run_score_spark_on_folder
+
+        master = os.environ.get("OMVALD_SPARK_MASTER") or cfg.spark.master
+        result = run_score_spark_on_folder(
+            cfg, input_dir, output, master, as_of=_parse_date(as_of), explain=explain, models_dir=models_dir,
+            model_uri=model_uri, tracking_uri=tracking_uri, summary_path=summary,
+        )  # fmt: skip
+        _print_summary(result)
+        return
+    if engine not in (None, "local"):
+        raise ConfigError(f"--engine {engine!r}: use local or spark")
     with progress() as bar:
         task = bar.add_task("scoring buckets", total=None)
         result = run_score(

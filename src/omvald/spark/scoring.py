@@ -201,3 +201,29 @@ def run_score_spark(
     if summary_path is not None:
         write_json(summary, summary_path)
     return summary
+
+
+def run_score_spark_on_folder(
+    cfg: Config,
+    input_dir: str | Path,
+    output: str | Path,
+    master: str,
+    *,
+    as_of: dt.date | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """``omvald score --engine spark`` on a folder of contract files.
+
+    The files are validated with the same rules as on one machine (into a
+    temporary interim folder, so bad input fails before Spark starts and
+    nothing is written), then every bucket is scored on Spark by
+    :func:`run_score_spark`.
+    """
+    import tempfile
+
+    from omvald.data.validate import run_validate
+
+    with tempfile.TemporaryDirectory(prefix="omvald-score-") as tmp:
+        interim = Path(tmp) / "interim"
+        run_validate(cfg, input_dir, interim, profile_path=Path(tmp) / "profile.json", as_of=as_of)
+        return run_score_spark(cfg, interim, output, master, as_of=as_of, **kwargs)
