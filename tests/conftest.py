@@ -1,0 +1,31 @@
+"""Shared fixtures: ``small_pipeline`` runs every stage once on a small synthetic business.
+
+The pipeline takes a while, so it is session-scoped and tests that use it
+carry ``pytest.mark.xdist_group("pipeline")`` (``pytest -n 2 --dist
+loadgroup`` then runs them on one worker, sharing the one run).
+Helpers to run more stages in that folder are in ``tests/pipeline_run.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline_run import PIPELINE, run_cli, small_params
+
+
+@pytest.fixture(scope="session")
+def small_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project folder where every dvc.yaml stage ran on a 1,500-customer business; returns its path.
+
+    Layout as in the repository (``data/``, ``models/``, ``metrics/``,
+    ``plots/``, ``reports/``), ``params.yaml`` and ``mlflow.db`` inside it.
+    """
+    project = tmp_path_factory.mktemp("small_pipeline")
+    params_file = project / "params.yaml"
+    params_file.write_text(yaml.safe_dump(small_params(project), sort_keys=False))
+    for args in PIPELINE:
+        run_cli(project, list(args), params_file)
+    return project
