@@ -118,7 +118,8 @@ def segment_plot(importance: pd.DataFrame, descriptions: Mapping[str, str], titl
 
 def save(fig: Figure, path) -> None:
     """Save as PNG and free the figure (plots are made in a loop)."""
-    fig.savefig(path, dpi=110, format="png")
+    # shap's beeswarm draws its colour bar outside the axes: "tight" keeps it and long titles on the page
+    fig.savefig(path, dpi=110, format="png", bbox_inches="tight")
     plt.close(fig)
 
 

@@ -135,7 +135,10 @@ def log_training(
             mlflow.log_artifact(str(path), artifact_path="inputs")
         for item in models:
             with mlflow.start_run(
-                run_name=item.target, nested=True, tags={**run_tags, **item.tags, "target": item.target}
+                experiment_id=experiment_id,
+                run_name=item.target,
+                nested=True,
+                tags={**run_tags, **item.tags, "target": item.target},
             ) as child:
                 info["runs"][item.target] = child.info.run_id
                 mlflow.log_params(_params({**params, **item.params}))
