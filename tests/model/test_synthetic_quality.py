@@ -49,23 +49,3 @@ def test_churn_model_is_useful_for_active_and_passive_customers_and_every_tenure
         for name, block in lgbm[group].items():
             if "roc_auc" in block and block["n_rows"] >= 500:
                 assert block["roc_auc"] > 0.6, f"{group}={name}"
-
-
-def test_repeated_training_gives_identical_metrics(default_pipeline, tmp_path):
-    """Determinism: the same features and params give the same models and metrics."""
-    import shutil
-
-    import yaml
-    from pipeline_run import run_cli, tracking_uri
-
-    project = tmp_path / "again"
-    project.mkdir()
-    shutil.copytree(default_pipeline / "data" / "features", project / "data" / "features")
-    params = yaml.safe_load((default_pipeline / "params.yaml").read_text())
-    params["mlflow"]["tracking_uri"] = tracking_uri(project)
-    params["mlflow"]["register_models"] = False
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
-    run_cli(project, ["train", "data/features", "models"], project / "params.yaml")
-    run_cli(project, ["evaluate", "data/features", "models", "metrics", "plots"], project / "params.yaml")
-    for name in ("churn", "phase_out"):
-        assert _load(project, name) == _load(default_pipeline, name)
