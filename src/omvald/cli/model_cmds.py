@@ -32,11 +32,13 @@ def train(
     ctx = None if no_mlflow else context_from_env(cfg.mlflow, os.environ)
     result = run_train(cfg, features_dir, models_dir, tracking=ctx)
     split = result["split"]
+    trees = ", ".join(f"{t}={n}" for t, n in result["n_trees"].items())
     console.print(
         f"trained ({split['split_strategy']} split; rows train/valid/test = "
-        f"{split['n_rows']['train']}/{split['n_rows']['valid']}/{split['n_rows']['test']}; "
-        f"trees churn={result['n_trees']['churn']}, phase_out={result['n_trees']['phase_out']})"
+        f"{split['n_rows']['train']}/{split['n_rows']['valid']}/{split['n_rows']['test']}; trees {trees})"
     )
+    for target, reason in result["skipped"].items():
+        console.print(f"  {target} model skipped: {reason}", highlight=False)
     for model in result["run"].get("models", {}).values():
         if "version" in model:
             console.print(f"  {model['registered_name']} version {model['version']} -> alias 'candidate'")
@@ -58,7 +60,12 @@ def evaluate(
     result = run_evaluate(
         cfg, features_dir, models_dir, metrics_dir, plots_dir, tracking_uri=os.environ.get("MLFLOW_TRACKING_URI")
     )
-    for target, block in (("churn", result["churn"]), ("phase_out", result["phase_out"]["combined"])):
+    if result["phase_out"].get("skipped"):
+        console.print(f"phase_out: skipped ({result['phase_out']['reason']})", highlight=False)
+    blocks = [("churn", result["churn"])]
+    if not result["phase_out"].get("skipped"):
+        blocks.append(("phase_out", result["phase_out"]["combined"]))
+    for target, block in blocks:
         parts = []
         for name, res in block["models"].items():
             o = res["overall"]

@@ -58,12 +58,15 @@ def build_features(
     and the interim ``meta.json`` (``contractual``, ``columns``, ``rows``,
     ``data_end``; pass the features stage's meta, which adds
     ``binding_column`` and ``attribute_kinds``, to get bucket-independent
-    columns). Out: one row per customer in the population at each date,
-    sorted by ``as_of, customer_id``: keys, the available features of the
-    registry (float64, or strings for categoricals), ``segment``,
-    ``tenure_months``, ``monthly_revenue`` and, if ``with_labels``, ``churn``
-    (Int8), ``phase_out`` and ``next_revenue`` (float64), missing where
-    ``as_of + horizon_days > data_end``. Inputs are not modified.
+    columns, and ``billing_observed_until``, without which phase-out labels
+    assume billing is observed through ``data_end``). Out: one row per
+    customer in the population at each date, sorted by ``as_of,
+    customer_id``: keys, the available features of the registry (float64,
+    or strings for categoricals), ``segment``, ``tenure_months``,
+    ``monthly_revenue`` and, if ``with_labels``, ``churn`` (Int8),
+    ``phase_out`` and ``next_revenue`` (float64), missing where ``as_of +
+    horizon_days > data_end`` (the last two also where it is after
+    ``billing_observed_until``). Inputs are not modified.
     """
     meta = feature_meta(meta, tables)
     contractual = bool(meta.get("contractual", "churn_date" in tables.customers.columns))
@@ -95,7 +98,9 @@ def build_features(
     if with_labels:
         data_end = dt.date.fromisoformat(str(meta["data_end"]))
         billing_empty = int(meta.get("rows", {}).get("billing", len(tables.billing))) == 0
-        lab = labels.labels(tables, spine, cfg, data_end, contractual, billing_empty)
+        until = meta.get("billing_observed_until")
+        billing_until = dt.date.fromisoformat(str(until)) if until else None
+        lab = labels.labels(tables, spine, cfg, data_end, contractual, billing_empty, billing_until)
         lab = lab.assign(as_of=_day_keys(lab["as_of"]))
         result = result.merge(lab, on=KEYS, how="left", validate="one_to_one")
     result = result.sort_values(KEYS, kind="stable", ignore_index=True)
@@ -164,9 +169,14 @@ def run_features(
         n_scoring = _merge_parts(parts, tmp / "scoring.parquet", score_schema, [score_date], labelled_only=False)
         shutil.rmtree(parts)
         used, missing = registry.families(entries)
+        phase_out_dates = _phase_out_dates(labelled, fcfg.horizon_days, meta.get("billing_observed_until"))
         out_meta = {
             "as_of_dates": [d.isoformat() for d in dates],
             "labelled_dates": [d.isoformat() for d in labelled],
+            "phase_out_labelled_dates": [d.isoformat() for d in phase_out_dates],
+            "billing_end": meta.get("billing_end"),
+            "billing_period_days": meta.get("billing_period_days"),
+            "billing_observed_until": meta.get("billing_observed_until"),
             "scoring_date": score_date.isoformat(),
             "horizon_days": fcfg.horizon_days,
             "phase_out_drop": fcfg.phase_out_drop,
@@ -187,6 +197,25 @@ def run_features(
         write_json(out_meta, tmp / "meta.json")
     log.info("features: %d training rows, %d scoring rows -> %s", n_training, n_scoring, out_dir)
     return out_meta
+
+
+def _phase_out_dates(labelled: list[dt.date], horizon_days: int, billing_until: str | None) -> list[dt.date]:
+    """Labelled as-of dates whose horizon lies inside observed billing; logs the dates that lose phase-out."""
+    if billing_until is None:
+        log.warning("features: the business has no billing; no phase-out labels")
+        return []
+    until = dt.date.fromisoformat(str(billing_until))
+    dates = [t for t in labelled if t + dt.timedelta(days=horizon_days) <= until]
+    if len(dates) < len(labelled):
+        log.warning(
+            "features: billing is observed until %s (latest invoice + one billing period); %d of %d labelled "
+            "as-of date(s) have no phase-out label because their %d-day horizon ends later",
+            until,
+            len(labelled) - len(dates),
+            len(labelled),
+            horizon_days,
+        )
+    return dates
 
 
 def check_settings(cfg: FeatureConfig, data_start: dt.date, data_end: dt.date) -> tuple[list[dt.date], list[dt.date]]:
@@ -227,7 +256,11 @@ def check_settings(cfg: FeatureConfig, data_start: dt.date, data_end: dt.date) -
 
 
 def _business_facts(paths: dict[str, Path], meta: dict[str, Any]) -> dict[str, Any]:
-    """Facts every bucket must agree on: attribute kinds and the binding column, from the whole customers file."""
+    """Facts every bucket must agree on, from the whole interim files.
+
+    Attribute kinds and the binding column (customers), and how far billing is
+    observed (``billing_end``, ``billing_period_days``, ``billing_observed_until``).
+    """
     con = asof.connect()
     customers = con.sql(f"SELECT * FROM read_parquet('{_sql_path(paths['customers'])}') LIMIT 0").df()
     kinds = attribute_kinds(customers)
@@ -241,9 +274,11 @@ def _business_facts(paths: dict[str, Path], meta: dict[str, Any]) -> dict[str, A
         ).fetchall()
         if len(distinct) <= 200:  # a contract-term column has a handful of values
             candidates[col] = [v for (v,) in distinct]
+    coverage = labels.billing_coverage(con, f"read_parquet('{_sql_path(paths['billing'])}')")
     con.close()
     columns = meta.get("columns") or {}
     return {
+        **coverage,
         "columns": {t: [c for c in columns.get(t, []) if c != "hash_slot"] for t in TABLES},
         "attribute_kinds": kinds,
         "binding_column": detect_binding_column(candidates),

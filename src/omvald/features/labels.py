@@ -12,6 +12,16 @@ Definitions (DATA_CONTRACT), horizon ``H`` days, drop ``d``:
 
 A label at ``t`` exists only when ``t + H <= data_end``; otherwise all three
 are missing. Labels are the only place that reads rows dated after ``t``.
+
+Billing may stop before the end of data (a single snapshot: every history
+ends the day of the export, churn dates follow). Then "nothing billed in
+``(t, t+H]``" means "not observed", not "phased out". So ``phase_out`` and
+``next_revenue`` also need ``t + H <= billing_observed_until``: the latest
+invoice date plus one billing period (the median number of days between a
+customer's consecutive invoices, between 1 and 92; 31 when nobody has two
+invoices). An invoice dated ``d`` covers the period up to the next one, so
+billing in advance or in arrears both count as observed through ``d`` plus
+one period.
 """
 
 from __future__ import annotations
@@ -29,13 +39,40 @@ from omvald.features.asof import connect
 from omvald.features.spec import BucketTables
 
 LABEL_COLUMNS = ("churn", "phase_out", "next_revenue")
+DEFAULT_BILLING_PERIOD_DAYS = 31
+MAX_BILLING_PERIOD_DAYS = 92
+
+
+def billing_coverage(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, Any]:
+    """How far billing is observed: latest invoice date, billing period and their sum.
+
+    ``source`` is a relation with ``customer_id, invoice_date`` (a view name or
+    ``read_parquet(...)``). Returns ``billing_end`` (ISO date or None when there
+    is no invoice), ``billing_period_days`` (int) and ``billing_observed_until``
+    (ISO date or None): ``billing_end + billing_period_days``.
+    """
+    end, median_gap = con.execute(
+        f"""
+        WITH d AS (SELECT DISTINCT customer_id, CAST(invoice_date AS DATE) AS day FROM {source}),
+        g AS (SELECT day, day - lag(day) OVER (PARTITION BY customer_id ORDER BY day) AS gap FROM d)
+        SELECT max(day), median(gap) FILTER (WHERE gap > 0) FROM g
+        """
+    ).fetchone()
+    period = DEFAULT_BILLING_PERIOD_DAYS if median_gap is None else int(round(float(median_gap)))
+    period = min(max(period, 1), MAX_BILLING_PERIOD_DAYS)
+    if end is None:
+        return {"billing_end": None, "billing_period_days": period, "billing_observed_until": None}
+    end = end if isinstance(end, dt.date) else dt.date.fromisoformat(str(end)[:10])
+    until = end + dt.timedelta(days=period)
+    return {"billing_end": end.isoformat(), "billing_period_days": period, "billing_observed_until": until.isoformat()}
 
 
 def label_sql(contractual: bool, billing_empty: bool) -> str:
     """SQL computing labels for every row of view ``spine`` (customer_id, as_of).
 
     Uses views ``customers`` and ``billing`` and parameters ``$horizon`` (days),
-    ``$keep`` (``1 - phase_out_drop``) and ``$data_end``.
+    ``$keep`` (``1 - phase_out_drop``), ``$data_end`` and ``$billing_until``
+    (the last day billing is observed; see the module docstring).
     """
     churn = (
         "c.churn_date > sp.as_of AND c.churn_date <= sp.horizon_end"
@@ -70,6 +107,7 @@ def label_sql(contractual: bool, billing_empty: bool) -> str:
         ),
         lab AS (
             SELECT sp.customer_id, sp.as_of, sp.horizon_end <= $data_end AS observed,
+                   sp.horizon_end <= $billing_until AS billing_observed,
                    CASE WHEN {churn} THEN 1 ELSE 0 END AS churned,
                    {phase_out} AS phase_out_if_stays,
                    {next_revenue} AS next_revenue
@@ -79,22 +117,30 @@ def label_sql(contractual: bool, billing_empty: bool) -> str:
         )
         SELECT customer_id, as_of,
                CASE WHEN observed THEN churned END::TINYINT AS churn,
-               CASE WHEN observed AND churned = 0 THEN phase_out_if_stays END::DOUBLE AS phase_out,
-               CASE WHEN observed THEN next_revenue END::DOUBLE AS next_revenue
+               CASE WHEN observed AND billing_observed AND churned = 0 THEN phase_out_if_stays END::DOUBLE
+                   AS phase_out,
+               CASE WHEN observed AND billing_observed THEN next_revenue END::DOUBLE AS next_revenue
         FROM lab
     """
 
 
-def label_params(cfg: FeatureConfig, data_end: dt.date) -> dict:
-    return {"horizon": cfg.horizon_days, "keep": 1.0 - cfg.phase_out_drop, "data_end": data_end}
+def label_params(cfg: FeatureConfig, data_end: dt.date, billing_until: dt.date | None = None) -> dict:
+    """Parameters of :func:`label_sql`; ``billing_until`` None = billing observed through ``data_end``."""
+    until = data_end if billing_until is None else billing_until
+    return {"horizon": cfg.horizon_days, "keep": 1.0 - cfg.phase_out_drop, "data_end": data_end, "billing_until": until}
 
 
 def run_label_sql(
-    con: duckdb.DuckDBPyConnection, cfg: FeatureConfig, data_end: dt.date, contractual: bool, billing_empty: bool
+    con: duckdb.DuckDBPyConnection,
+    cfg: FeatureConfig,
+    data_end: dt.date,
+    contractual: bool,
+    billing_empty: bool,
+    billing_until: dt.date | None = None,
 ) -> pd.DataFrame:
     """Labels for view ``spine`` on an open connection (see :func:`label_sql`)."""
     sql = label_sql(contractual, billing_empty)
-    params = label_params(cfg, data_end)
+    params = label_params(cfg, data_end, billing_until)
     if billing_empty:
         params.pop("keep")
     return con.execute(sql, params).df()
@@ -107,15 +153,18 @@ def labels(
     data_end: dt.date,
     contractual: bool,
     billing_empty: bool,
+    billing_until: dt.date | None = None,
 ) -> pd.DataFrame:
     """Labels for each spine row: customer_id, as_of, churn (Int8), phase_out, next_revenue (float64).
 
-    All three are missing where ``as_of + horizon_days > data_end``.
-    ``billing_empty`` says whether the *whole* business has no billing (not
-    just this bucket), so one bucket or many give the same labels.
+    All three are missing where ``as_of + horizon_days > data_end``;
+    ``phase_out`` and ``next_revenue`` also where ``as_of + horizon_days >
+    billing_until`` (None = no such limit). ``billing_empty`` and
+    ``billing_until`` describe the *whole* business (not just this bucket),
+    so one bucket or many give the same labels.
     """
     con = connect(tables, spine)
-    out = run_label_sql(con, cfg, data_end, contractual, billing_empty)
+    out = run_label_sql(con, cfg, data_end, contractual, billing_empty, billing_until)
     con.close()
     out["churn"] = out["churn"].astype("Int8")
     for col in ("phase_out", "next_revenue"):

@@ -4,6 +4,11 @@ Phase-out is judged twice: the model itself on test rows that did not churn
 (``if_stays``), and the score users see, ``p_phase_out = (1 - p_churn) x
 p_phase_out_if_stays``, on all test rows with churned rows counted as 0
 (``combined``). The phase-out curves in ``plots/`` are of the combined score.
+
+When the train stage skipped the phase-out model (``models/targets.json``),
+``metrics/phase_out.json`` says so (``"skipped": true`` and the ``reason``)
+and the phase-out curve CSVs are written header-only, so every output that
+``dvc.yaml`` declares exists.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from omvald.errors import ModelError
 from omvald.io import read_json, write_json, write_table
 from omvald.model import metrics as m
 from omvald.model.split import Split
-from omvald.model.train import labelled_rows, load_features
+from omvald.model.train import labelled_rows, load_features, skipped_targets, trained_targets
 
 log = logging.getLogger(__name__)
 
@@ -48,33 +53,42 @@ CURVES = {
 
 
 def load_models(models_dir: Path) -> dict[str, dict[str, Any]]:
-    """``{target: {"lgbm": ..., "logistic": ..., "heuristic": ...}}`` from ``models/``."""
+    """``{target: {"lgbm": ..., "logistic": ..., "heuristic": ...}}`` from ``models/``, for the trained targets."""
     models_dir = Path(models_dir)
-    paths = [models_dir / f for f in ("churn.joblib", "phase_out.joblib", "baselines.joblib", "split.json")]
+    targets = trained_targets(models_dir)
+    paths = [models_dir / f for f in (*(f"{t}.joblib" for t in targets), "baselines.joblib", "split.json")]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise ModelError(f"missing model file(s) {', '.join(missing)}; run `omvald train` first.")
     baselines = joblib.load(models_dir / "baselines.joblib")
-    return {t: {"lgbm": joblib.load(models_dir / f"{t}.joblib"), **baselines[t]} for t in ("churn", "phase_out")}
+    return {t: {"lgbm": joblib.load(models_dir / f"{t}.joblib"), **baselines[t]} for t in targets}
 
 
 def score_test(frame: pd.DataFrame, features: list[str], models: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """Test rows with ``p_churn__<model>``, ``p_phase_out_if_stays__<model>`` and ``p_phase_out__<model>`` columns."""
+    """Test rows with ``p_churn__<model>``, ``p_phase_out_if_stays__<model>`` and ``p_phase_out__<model>`` columns.
+
+    The phase-out columns are left out when ``models`` has no phase-out model.
+    """
     out = frame[["customer_id", "as_of", "segment", "tenure_months", "churn", "phase_out"]].copy()
     X = frame[features]
     for name in MODEL_NAMES:
         p_churn = models["churn"][name].predict_proba(X)[:, 1]
-        p_stay = models["phase_out"][name].predict_proba(X)[:, 1]
         out[f"p_churn__{name}"] = p_churn
-        out[f"p_phase_out_if_stays__{name}"] = p_stay
-        out[f"p_phase_out__{name}"] = (1 - p_churn) * p_stay
+        if "phase_out" in models:
+            p_stay = models["phase_out"][name].predict_proba(X)[:, 1]
+            out[f"p_phase_out_if_stays__{name}"] = p_stay
+            out[f"p_phase_out__{name}"] = (1 - p_churn) * p_stay
     return out
 
 
 def evaluate_scores(
-    scored: pd.DataFrame, strategy: str, bins: int, top_fraction: float
+    scored: pd.DataFrame, strategy: str, bins: int, top_fraction: float, phase_out_skipped: str | None = None
 ) -> tuple[dict, dict, dict[str, pd.DataFrame]]:
-    """Metrics dicts for churn and phase-out plus long-format curve frames keyed ``<curve>_<target>``."""
+    """Metrics dicts for churn and phase-out plus long-format curve frames keyed ``<curve>_<target>``.
+
+    With ``phase_out_skipped`` (the reason), the phase-out dict is
+    ``{"split_strategy", "skipped": True, "reason"}`` and its curve frames are empty.
+    """
     stays = scored["phase_out"].notna() & (scored["churn"] == 0)
     po_label = scored["phase_out"].fillna(0).where(scored["churn"] == 0, 0)
 
@@ -94,19 +108,30 @@ def evaluate_scores(
 
     everyone = pd.Series(True, index=scored.index)
     churn = {"split_strategy": strategy, **block(everyone, scored["churn"], "p_churn")}
+    curves: dict[str, pd.DataFrame] = {}
+    for curve, (fn, *_rest) in CURVES.items():
+        parts = []
+        for name in MODEL_NAMES:
+            args = (scored["churn"], scored[f"p_churn__{name}"]) + ((bins,) if curve == "calibration" else ())
+            parts.append(fn(*args).assign(model=name))
+        curves[f"{curve}_churn"] = pd.concat(parts, ignore_index=True)
+    if phase_out_skipped is not None:
+        phase_out = {"split_strategy": strategy, "skipped": True, "reason": phase_out_skipped}
+        for curve in CURVES:
+            curves[f"{curve}_phase_out"] = curves[f"{curve}_churn"].iloc[0:0]
+        return churn, phase_out, curves
     phase_out = {
         "split_strategy": strategy,
+        "skipped": False,
         "if_stays": block(stays, scored["phase_out"], "p_phase_out_if_stays"),
         "combined": block(everyone, po_label, "p_phase_out"),
     }
-    curves: dict[str, pd.DataFrame] = {}
-    for target, y, column in (("churn", scored["churn"], "p_churn"), ("phase_out", po_label, "p_phase_out")):
-        for curve, (fn, *_rest) in CURVES.items():
-            parts = []
-            for name in MODEL_NAMES:
-                args = (y, scored[f"{column}__{name}"]) + ((bins,) if curve == "calibration" else ())
-                parts.append(fn(*args).assign(model=name))
-            curves[f"{curve}_{target}"] = pd.concat(parts, ignore_index=True)
+    for curve, (fn, *_rest) in CURVES.items():
+        parts = []
+        for name in MODEL_NAMES:
+            args = (po_label, scored[f"p_phase_out__{name}"]) + ((bins,) if curve == "calibration" else ())
+            parts.append(fn(*args).assign(model=name))
+        curves[f"{curve}_phase_out"] = pd.concat(parts, ignore_index=True)
     return churn, phase_out, curves
 
 
@@ -152,8 +177,11 @@ def run_evaluate(
             f"no feature rows in the test window {split.dates['test']}; features and models/split.json disagree - rerun `omvald train`."
         )
     scored = score_test(test, fs.features, models)
+    skipped = skipped_targets(models_dir).get("phase_out")
+    if skipped is None and "phase_out" not in models:
+        skipped = "no phase-out model in models/"
     churn, phase_out, curves = evaluate_scores(
-        scored, split.strategy, cfg.evaluate.calibration_bins, cfg.evaluate.top_fraction
+        scored, split.strategy, cfg.evaluate.calibration_bins, cfg.evaluate.top_fraction, phase_out_skipped=skipped
     )
     test_dates = [d.isoformat() for d in split.dates["test"]]
     churn["test_dates"] = phase_out["test_dates"] = test_dates
@@ -166,8 +194,13 @@ def run_evaluate(
     for key, data in curves.items():
         curve, target = key.split("_", 1)
         write_table(data, plots_dir / f"{key}.csv")
-        plot_curve(data, curve, target, plots_dir / f"{key}.png")
-        written[target] += [plots_dir / f"{key}.csv", plots_dir / f"{key}.png"]
+        png = plots_dir / f"{key}.png"
+        if data.empty:  # a skipped model: header-only CSV, no picture (and none left from an earlier run)
+            png.unlink(missing_ok=True)
+            written[target].append(plots_dir / f"{key}.csv")
+            continue
+        plot_curve(data, curve, target, png)
+        written[target] += [plots_dir / f"{key}.csv", png]
     _log(models_dir / "run.json", churn, phase_out, written, tracking_uri)
     return {"churn": churn, "phase_out": phase_out}
 
@@ -182,7 +215,9 @@ def _log(
     from omvald.model import tracking
 
     for target, block in (("churn", churn), ("phase_out", phase_out)):
-        metrics = {k: v for k, v in block.items() if k not in ("split_strategy", "test_dates")}
+        if target not in info["runs"]:  # skipped in training: no run; the reason is a tag on the parent
+            continue
+        metrics = {k: v for k, v in block.items() if k not in ("split_strategy", "test_dates", "skipped")}
         tracking.log_to_run(
             info,
             target=target,
@@ -191,10 +226,9 @@ def _log(
             artifact_path="evaluation",
             tracking_uri=tracking_uri,
         )
-    headline = {
-        "churn": churn["models"]["lgbm"]["overall"],
-        "phase_out": phase_out["combined"]["models"]["lgbm"]["overall"],
-    }
+    headline = {"churn": churn["models"]["lgbm"]["overall"]}
+    if not phase_out.get("skipped"):
+        headline["phase_out"] = phase_out["combined"]["models"]["lgbm"]["overall"]
     tracking.log_to_run(info, metrics={"test": headline}, tracking_uri=tracking_uri)
 
 

@@ -20,7 +20,7 @@ from omvald.errors import ModelError
 from omvald.io import read_json
 from omvald.model import metrics as m
 from omvald.model.split import Split
-from omvald.model.train import LABELS, labelled_rows, load_features, target_rows
+from omvald.model.train import LABELS, labelled_rows, load_features, skipped_targets, target_rows
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,11 @@ def run_promote(
         test = frame.loc[split.mask(frame, "test")]
         features = [c for c in test.columns if c not in LABELS]
     decisions = []
+    skipped = skipped_targets(Path(models_dir))
     for target in targets:
+        if target in skipped:  # its 'candidate' alias is from an earlier run on other data
+            decisions.append(Decision(target, False, f"{target}: not trained in this run ({skipped[target]})"))
+            continue
         name = tracking.REGISTERED_NAMES[target]
         cand = tracking.alias_version(tracking_uri, name, tracking.CANDIDATE)
         champ = tracking.alias_version(tracking_uri, name, tracking.CHAMPION)

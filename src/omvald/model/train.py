@@ -4,6 +4,12 @@
 estimators) and saves ``models/`` atomically; when a tracking context is
 given it also creates the MLflow runs and writes their ids to
 ``models/run.json``.
+
+The churn model is always trained. The phase-out model is skipped, with the
+reason logged and written to ``models/targets.json``, when the data has no
+usable phase-out labels (no billing, or billing that ends before the
+horizons do, as in a single snapshot): no ``phase_out.joblib`` is written.
+Later stages ask :func:`trained_targets` / :func:`skipped_targets`.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ log = logging.getLogger(__name__)
 
 TARGETS = ("churn", "phase_out")
 LABELS = ("churn", "phase_out", "next_revenue")
+TARGETS_FILE = "targets.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +85,50 @@ def target_rows(frame: pd.DataFrame, target: str) -> pd.Series:
     return frame["phase_out"].notna() & (frame["churn"] == 0)
 
 
+def phase_out_skip_reason(frame: pd.DataFrame, split: Split, meta: dict[str, Any]) -> str | None:
+    """Why the phase-out model cannot be trained and evaluated on ``frame`` (labelled rows), or None.
+
+    It needs phase-out labels in the train, validation and test windows and
+    both classes in training. The reason names the data fact behind it.
+    """
+    rows = target_rows(frame, "phase_out")
+    if not rows.any():
+        until = meta.get("billing_observed_until")
+        if not meta.get("rows", {}).get("billing", 1):
+            return "no phase-out labels: the business has no billing, and phase-out is a fall in billed amount"
+        if until is None:
+            return "no phase-out labels at the labelled as-of dates (see data/features/meta.json)"
+        horizon = meta.get("horizon_days")
+        return (
+            f"no phase-out labels: billing is observed until {until} (latest invoice {meta.get('billing_end')} "
+            f"+ one {meta.get('billing_period_days')}-day billing period), but the {horizon}-day horizon of every "
+            "labelled as-of date ends later, so a fall in billing cannot be seen. Provide billing through the "
+            "horizon or set features.as_of_last earlier."
+        )
+    for window in ("train", "valid", "test"):
+        n = int((rows & split.mask(frame, window)).sum())
+        if n == 0:
+            return f"no phase-out labels in the {window} window (billing does not cover its horizon)"
+    classes = frame.loc[rows & split.mask(frame, "train"), "phase_out"].nunique()
+    if classes < 2:
+        return "the training window has a single phase-out class; the model cannot learn"
+    return None
+
+
+def trained_targets(models_dir: Path) -> list[str]:
+    """Targets with a model in ``models_dir`` (``churn`` always; ``phase_out`` unless skipped)."""
+    info_path = Path(models_dir) / TARGETS_FILE
+    if not info_path.exists():  # models trained before targets.json existed had both
+        return list(TARGETS)
+    return list(read_json(info_path)["trained"])
+
+
+def skipped_targets(models_dir: Path) -> dict[str, str]:
+    """``{target: reason}`` for models the train stage skipped (empty when all were trained)."""
+    info_path = Path(models_dir) / TARGETS_FILE
+    return dict(read_json(info_path).get("skipped", {})) if info_path.exists() else {}
+
+
 def make_models(cfg: Config, target: str, categorical: list[str]) -> dict[str, Any]:
     """The three estimators fitted per target, keyed by the name used in metrics and plots."""
     hp: LGBMParams = getattr(cfg.train, target)
@@ -113,7 +164,11 @@ def fit_target(cfg: Config, fs: FeatureSet, frame: pd.DataFrame, split: Split, t
 
 
 def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any = None) -> dict[str, Any]:
-    """Train stage. Writes ``churn.joblib``, ``phase_out.joblib``, ``baselines.joblib``, ``split.json``, ``run.json``.
+    """Train stage: fit the models of every target that has labels and save them in ``models_dir``.
+
+    Writes ``churn.joblib``, ``phase_out.joblib`` (unless skipped),
+    ``baselines.joblib``, ``split.json``, ``targets.json`` (``{"trained":
+    [...], "skipped": {target: reason}}``) and ``run.json``.
 
     ``tracking`` is a :class:`omvald.model.tracking.TrackingContext` or None
     (no MLflow; ``run.json`` then records that).
@@ -129,31 +184,62 @@ def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any =
         cfg.train.snapshot_test_share,
         cfg.seed,
     )
-    fitted = {target: fit_target(cfg, fs, frame, split, target) for target in TARGETS}
+    skipped = {}
+    reason = phase_out_skip_reason(frame, split, {**fs.meta, "horizon_days": split.horizon_days})
+    if reason is not None:
+        log.warning("train: phase-out model skipped: %s", reason)
+        skipped["phase_out"] = reason
+    targets = [t for t in TARGETS if t not in skipped]
+    fitted = {target: fit_target(cfg, fs, frame, split, target) for target in targets}
     split_json = split.to_json(frame)
     models_dir.mkdir(parents=True, exist_ok=True)
     for target in TARGETS:
-        _dump(fitted[target]["lgbm"], models_dir / f"{target}.joblib")
-    _dump({t: {k: m for k, m in fitted[t].items() if k != "lgbm"} for t in TARGETS}, models_dir / "baselines.joblib")
+        path = models_dir / f"{target}.joblib"
+        if target in fitted:
+            _dump(fitted[target]["lgbm"], path)
+        else:
+            path.unlink(missing_ok=True)  # never leave an earlier run's model beside a skip note
+    _dump({t: {k: m for k, m in fitted[t].items() if k != "lgbm"} for t in targets}, models_dir / "baselines.joblib")
     write_json(split_json, models_dir / "split.json")
+    write_json({"trained": targets, "skipped": skipped}, models_dir / TARGETS_FILE)
     run_info: dict[str, Any] = {"tracking_uri": None, "runs": {}, "models": {}}
     if tracking is not None:
-        run_info = _track(cfg, fs, frame, split, fitted, models_dir, tracking)
+        run_info = _track(cfg, fs, frame, split, fitted, skipped, models_dir, tracking)
+    run_info["skipped"] = skipped
     write_json(run_info, models_dir / "run.json")
-    return {"split": split_json, "run": run_info, "n_trees": {t: fitted[t]["lgbm"].n_trees_ for t in TARGETS}}
+    return {
+        "split": split_json,
+        "run": run_info,
+        "n_trees": {t: fitted[t]["lgbm"].n_trees_ for t in targets},
+        "skipped": skipped,
+    }
 
 
 def _track(
-    cfg: Config, fs: FeatureSet, frame: pd.DataFrame, split: Split, fitted: dict, models_dir: Path, ctx: Any
+    cfg: Config,
+    fs: FeatureSet,
+    frame: pd.DataFrame,
+    split: Split,
+    fitted: dict,
+    skipped: dict[str, str],
+    models_dir: Path,
+    ctx: Any,
 ) -> dict[str, Any]:
     from omvald.model import tracking
 
     families = fs.meta.get(
         "families_used", sorted({f.get("family", "") for f in fs.registry if f.get("available", True)})
     )
-    tags = {"split_strategy": split.strategy, "feature_families": ",".join(families)}
+    missing = fs.meta.get("families_missing", {})
+    tags = {
+        "split_strategy": split.strategy,
+        "feature_families": ",".join(families),
+        "feature_families_missing": ",".join(sorted(missing)),
+        "targets_trained": ",".join(fitted),
+        **{f"skipped.{t}": reason[:5000] for t, reason in skipped.items()},
+    }
     to_log = []
-    for target in TARGETS:
+    for target in fitted:
         model = fitted[target]["lgbm"]
         rows = frame.loc[target_rows(frame, target) & split.mask(frame, "valid"), fs.features]
         to_log.append(
@@ -171,7 +257,12 @@ def _track(
                 tags={"calibration": model.calibration_method_},
             )
         )
-    inputs = [fs.path.parent / "meta.json", fs.path.parent / "registry.json", models_dir / "split.json"]
+    inputs = [
+        fs.path.parent / "meta.json",
+        fs.path.parent / "registry.json",
+        models_dir / "split.json",
+        models_dir / TARGETS_FILE,
+    ]
     return tracking.log_training(
         ctx, params=cfg.flat(), training_path=fs.path, training=fs.frame, input_files=inputs, tags=tags, models=to_log
     )
