@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,81 @@ def _day_keys(values: pd.Series) -> pd.Series:
 # --------------------------------------------------------------------------- stage
 
 
+@dataclass(frozen=True)
+class FeaturePlan:
+    """What one features run computes, settled and checked before any bucket is built.
+
+    Shared by the local loop and the Spark engine so both write the same files.
+    """
+
+    paths: dict[str, Path]
+    meta: dict[str, Any]
+    dates: list[dt.date]
+    labelled: list[dt.date]
+    entries: list[Any]
+    data_start: dt.date
+    data_end: dt.date
+
+    @property
+    def score_date(self) -> dt.date:
+        return self.dates[-1]
+
+    def schema(self, with_labels: bool) -> pa.Schema:
+        return output_schema(self.entries, with_labels=with_labels)
+
+
+def plan_features(cfg: FeatureConfig, interim_dir: Path) -> FeaturePlan:
+    """Read the interim meta, check the settings against the data and fix the as-of dates and registry.
+
+    Raises :class:`ConfigError` (nothing written) when the settings cannot work with this data.
+    """
+    meta = read_json(interim_dir / "meta.json")
+    paths = {t: interim_dir / f"{t}.parquet" for t in TABLES}
+    data_start = dt.date.fromisoformat(str(meta["data_start"]))
+    data_end = dt.date.fromisoformat(str(meta["data_end"]))
+    dates, labelled = check_settings(cfg, data_start, data_end)
+    meta = {**meta, **_business_facts(paths, meta)}
+    labels.check_label_balance(paths, cfg, meta, labelled)
+    entries = registry.registry_entries(cfg, meta)
+    return FeaturePlan(paths, meta, dates, labelled, entries, data_start, data_end)
+
+
+def finish_output(plan: FeaturePlan, cfg: FeatureConfig, parts: Path, out: Path) -> dict[str, Any]:
+    """Merge the per-bucket parts in ``parts`` into the four output files in ``out``; returns the output meta."""
+    n_training = _merge_parts(parts, out / "training.parquet", plan.schema(True), plan.labelled, labelled_only=True)
+    n_scoring = _merge_parts(parts, out / "scoring.parquet", plan.schema(False), [plan.score_date], labelled_only=False)
+    shutil.rmtree(parts)
+    used, missing = registry.families(plan.entries)
+    meta = plan.meta
+    phase_out_dates = _phase_out_dates(plan.labelled, cfg.horizon_days, meta.get("billing_observed_until"))
+    out_meta = {
+        "as_of_dates": [d.isoformat() for d in plan.dates],
+        "labelled_dates": [d.isoformat() for d in plan.labelled],
+        "phase_out_labelled_dates": [d.isoformat() for d in phase_out_dates],
+        "billing_end": meta.get("billing_end"),
+        "billing_period_days": meta.get("billing_period_days"),
+        "billing_observed_until": meta.get("billing_observed_until"),
+        "scoring_date": plan.score_date.isoformat(),
+        "horizon_days": cfg.horizon_days,
+        "phase_out_drop": cfg.phase_out_drop,
+        "lookback_days": cfg.lookback_days,
+        "contractual": bool(meta["contractual"]),
+        "data_start": plan.data_start.isoformat(),
+        "data_end": plan.data_end.isoformat(),
+        "families_used": used,
+        "families_missing": missing,
+        "binding_column": meta["binding_column"],
+        "attribute_kinds": meta["attribute_kinds"],
+        "columns": meta["columns"],
+        "rows": meta.get("rows", {}),
+        "n_rows": {"training": n_training, "scoring": n_scoring},
+        "n_buckets": cfg.n_buckets,
+    }
+    write_json([e.record() for e in plan.entries], out / "registry.json")
+    write_json(out_meta, out / "meta.json")
+    return out_meta
+
+
 def run_features(
     cfg: Config, interim_dir: str | Path, out_dir: str | Path, progress: Progress | None = None
 ) -> dict[str, Any]:
@@ -141,61 +217,22 @@ def run_features(
     output meta.
     """
     fcfg = cfg.features
-    interim_dir, out_dir = Path(interim_dir), Path(out_dir)
-    meta = read_json(interim_dir / "meta.json")
-    paths = {t: interim_dir / f"{t}.parquet" for t in TABLES}
-    data_start = dt.date.fromisoformat(str(meta["data_start"]))
-    data_end = dt.date.fromisoformat(str(meta["data_end"]))
-    dates, labelled = check_settings(fcfg, data_start, data_end)
-    meta = {**meta, **_business_facts(paths, meta)}
-    labels.check_label_balance(paths, fcfg, meta, labelled)
-    entries = registry.registry_entries(fcfg, meta)
-    schema = output_schema(entries, with_labels=True)
-    score_date = dates[-1]
-
+    plan = plan_features(fcfg, Path(interim_dir))
+    schema = plan.schema(with_labels=True)
     with atomic_path(out_dir) as tmp:
         parts = tmp / "_parts"
         parts.mkdir(parents=True)
         task = progress.add_task("features", total=fcfg.n_buckets) if progress is not None else None
         for bucket in range(fcfg.n_buckets):
             lo, hi = slot_range(bucket, fcfg.n_buckets)
-            tables = read_bucket(paths, lo, hi)
-            frame = build_features(tables, dates, fcfg, meta, with_labels=True)
+            tables = read_bucket(plan.paths, lo, hi)
+            frame = build_features(tables, plan.dates, fcfg, plan.meta, with_labels=True)
             _write_part(frame, schema, parts / f"bucket-{bucket:04d}.parquet")
             if progress is not None:
                 progress.advance(task)
-        n_training = _merge_parts(parts, tmp / "training.parquet", schema, labelled, labelled_only=True)
-        score_schema = output_schema(entries, with_labels=False)
-        n_scoring = _merge_parts(parts, tmp / "scoring.parquet", score_schema, [score_date], labelled_only=False)
-        shutil.rmtree(parts)
-        used, missing = registry.families(entries)
-        phase_out_dates = _phase_out_dates(labelled, fcfg.horizon_days, meta.get("billing_observed_until"))
-        out_meta = {
-            "as_of_dates": [d.isoformat() for d in dates],
-            "labelled_dates": [d.isoformat() for d in labelled],
-            "phase_out_labelled_dates": [d.isoformat() for d in phase_out_dates],
-            "billing_end": meta.get("billing_end"),
-            "billing_period_days": meta.get("billing_period_days"),
-            "billing_observed_until": meta.get("billing_observed_until"),
-            "scoring_date": score_date.isoformat(),
-            "horizon_days": fcfg.horizon_days,
-            "phase_out_drop": fcfg.phase_out_drop,
-            "lookback_days": fcfg.lookback_days,
-            "contractual": bool(meta["contractual"]),
-            "data_start": data_start.isoformat(),
-            "data_end": data_end.isoformat(),
-            "families_used": used,
-            "families_missing": missing,
-            "binding_column": meta["binding_column"],
-            "attribute_kinds": meta["attribute_kinds"],
-            "columns": meta["columns"],
-            "rows": meta.get("rows", {}),
-            "n_rows": {"training": n_training, "scoring": n_scoring},
-            "n_buckets": fcfg.n_buckets,
-        }
-        write_json([e.record() for e in entries], tmp / "registry.json")
-        write_json(out_meta, tmp / "meta.json")
-    log.info("features: %d training rows, %d scoring rows -> %s", n_training, n_scoring, out_dir)
+        out_meta = finish_output(plan, fcfg, parts, tmp)
+    n = out_meta["n_rows"]
+    log.info("features: %d training rows, %d scoring rows -> %s", n["training"], n["scoring"], out_dir)
     return out_meta
 
 

@@ -36,7 +36,6 @@ path the driver and the executors share (local disk for ``local[N]``, a
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import shutil
 from collections.abc import Callable
@@ -53,10 +52,10 @@ import pyarrow.parquet as pq
 from omvald import errors
 from omvald.buckets import N_SLOTS, bucket_of_slot
 from omvald.config import Config
-from omvald.features import build, labels, registry
+from omvald.features import build
 from omvald.features.asof import DUCKDB_THREADS
 from omvald.features.spec import BucketTables
-from omvald.io import atomic_path, read_json, write_json
+from omvald.io import atomic_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -219,21 +218,19 @@ def run_features_spark(
 
     fcfg = cfg.features
     interim_dir, out_dir = Path(interim_dir), Path(out_dir)
-    meta = read_json(interim_dir / "meta.json")
-    paths = {t: interim_dir / f"{t}.parquet" for t in TABLES}
-    data_start = dt.date.fromisoformat(str(meta["data_start"]))
-    data_end = dt.date.fromisoformat(str(meta["data_end"]))
-    dates, labelled = build.check_settings(fcfg, data_start, data_end)
-    meta = {**meta, **build._business_facts(paths, meta)}
-    labels.check_label_balance(paths, fcfg, meta, labelled)
-    entries = registry.registry_entries(fcfg, meta)
-    schema = build.output_schema(entries, with_labels=True)
-    score_date = dates[-1]
+    plan = build.plan_features(fcfg, interim_dir)
+    schema = plan.schema(with_labels=True)
 
     spark = spark or spark_session(master, n_buckets=fcfg.n_buckets, java=cfg.spark.java)
     schemas = interim_schemas(interim_dir)
     task = bucket_task(
-        bucket_fn or build.build_features, schemas, schema, as_of_dates=dates, cfg=fcfg, meta=meta, with_labels=True
+        bucket_fn or build.build_features,
+        schemas,
+        schema,
+        as_of_dates=plan.dates,
+        cfg=fcfg,
+        meta=plan.meta,
+        with_labels=True,
     )
     results = apply_per_bucket(bucketed_interim(spark, interim_dir, schemas, fcfg.n_buckets), task, schema)
 
@@ -244,31 +241,7 @@ def run_features_spark(
         except Exception as exc:
             raise_user_error(exc)
             raise
-        n_training = build._merge_parts(parts, tmp / "training.parquet", schema, labelled, labelled_only=True)
-        score_schema = build.output_schema(entries, with_labels=False)
-        n_scoring = build._merge_parts(parts, tmp / "scoring.parquet", score_schema, [score_date], labelled_only=False)
-        shutil.rmtree(parts)
-        used, missing = registry.families(entries)
-        out_meta = {
-            "as_of_dates": [d.isoformat() for d in dates],
-            "labelled_dates": [d.isoformat() for d in labelled],
-            "scoring_date": score_date.isoformat(),
-            "horizon_days": fcfg.horizon_days,
-            "phase_out_drop": fcfg.phase_out_drop,
-            "lookback_days": fcfg.lookback_days,
-            "contractual": bool(meta["contractual"]),
-            "data_start": data_start.isoformat(),
-            "data_end": data_end.isoformat(),
-            "families_used": used,
-            "families_missing": missing,
-            "binding_column": meta["binding_column"],
-            "attribute_kinds": meta["attribute_kinds"],
-            "columns": meta["columns"],
-            "rows": meta.get("rows", {}),
-            "n_rows": {"training": n_training, "scoring": n_scoring},
-            "n_buckets": fcfg.n_buckets,
-        }
-        write_json([e.record() for e in entries], tmp / "registry.json")
-        write_json(out_meta, tmp / "meta.json")
+        out_meta = build.finish_output(plan, fcfg, parts, tmp)
+    n_training, n_scoring = out_meta["n_rows"]["training"], out_meta["n_rows"]["scoring"]
     log.info("features (spark): %d training rows, %d scoring rows -> %s", n_training, n_scoring, out_dir)
     return out_meta
