@@ -295,3 +295,32 @@ def test_unknown_channels_and_customers_without_touchpoints_or_invoices_are_scor
     out = build_features(t, [D(2024, 3, 31)], H90, meta)
     quiet = out.set_index("customer_id").loc["quiet"]
     assert quiet["monthly_revenue"] == 0.0 and quiet["segment"] == "passive" and quiet["churn"] == 0
+
+
+@pytest.mark.parametrize(
+    ("horizon_days", "months"), [(14, 0), (31, 1), (61, 1), (62, 2), (90, 2), (92, 3), (184, 6), (366, 12)]
+)
+def test_phase_out_windows_are_the_whole_months_that_always_fit_in_the_horizon(horizon_days, months):
+    from omvald.features.labels import phase_out_months
+
+    assert phase_out_months(horizon_days) == months
+
+
+@pytest.mark.parametrize("invoice_day", [1, 2, 15, 28, 30])
+def test_a_steady_monthly_bill_is_never_a_phase_out_whatever_the_invoice_day(invoice_day):
+    # 90-day windows would hold 2 invoices before t and 3 after (or the reverse)
+    # depending on the month and the invoice day: a phantom 33% drop.
+    starts = pd.date_range("2023-01-01", "2025-12-31", freq="MS")
+    days = [min(m + pd.Timedelta(days=invoice_day - 1), m + pd.offsets.MonthEnd(0)) for m in starts]  # 30 -> Feb 28
+    customers = {"customer_id": ["steady"], "signup_date": [D(2022, 1, 1)], "churn_date": [None]}
+    billing = {
+        "customer_id": ["steady"] * len(days),
+        "invoice_date": [d.date() for d in days],
+        "amount": [50.0] * len(days),
+    }
+    t = business(customers, billing)
+    cfg = FeatureConfig(horizon_days=92, phase_out_drop=0.3, lookback_days=365)
+    for as_of in pd.date_range("2023-06-30", "2025-09-30", freq="ME").date:
+        spine = pd.DataFrame({"customer_id": ["steady"], "as_of": pd.Series([as_of], dtype=object)})
+        out = labels(t, spine, cfg, D(2025, 12, 31), contractual=True, billing_empty=False)
+        assert out["phase_out"].tolist() == [0.0], as_of

@@ -10,6 +10,14 @@ Definitions (DATA_CONTRACT), horizon ``H`` days, drop ``d``:
   business has no billing at all;
 - next_revenue: billed in ``(t, t+H]`` (revenue at stake).
 
+Phase-out compares whole calendar months, not raw days: the two windows are
+``(t - m months, t]`` and ``(t, t + m months]`` with ``m`` the most months
+that always fit in ``H`` days (31 days -> 1, 62 -> 2, 92 -> 3, 184 -> 6, 366 ->
+12; below 31 days the windows are ``H`` days). Why: a 90-day window holds two
+or three monthly invoices depending on the month and the invoice day, so
+three invoices before ``t`` and two after would look like a 33% drop with no
+change at all. Month windows from a month-end ``t`` end on month ends.
+
 A label at ``t`` exists only when ``t + H <= data_end``; otherwise all three
 are missing. Labels are the only place that reads rows dated after ``t``.
 
@@ -39,6 +47,15 @@ from omvald.features.asof import connect
 from omvald.features.spec import BucketTables
 
 LABEL_COLUMNS = ("churn", "phase_out", "next_revenue")
+# Longest stretch, in days, that k consecutive calendar months can span (k = 1..12).
+_MAX_DAYS_OF_MONTHS = (31, 62, 92, 123, 153, 184, 215, 245, 276, 306, 337, 366)
+
+
+def phase_out_months(horizon_days: int) -> int:
+    """Whole calendar months of the phase-out windows: the most that always fit in ``horizon_days`` (0 = use days)."""
+    return sum(1 for days in _MAX_DAYS_OF_MONTHS if days <= horizon_days)
+
+
 DEFAULT_BILLING_PERIOD_DAYS = 31
 MAX_BILLING_PERIOD_DAYS = 92
 
@@ -83,26 +100,42 @@ def label_sql(contractual: bool, billing_empty: bool) -> str:
         "NULL"
         if billing_empty
         else """CASE WHEN coalesce(lb.billed_prev, 0) <= 0 THEN 0.0
-                     WHEN coalesce(lb.billed_next, 0) <= $keep * lb.billed_prev THEN 1.0
+                     WHEN coalesce(lb.billed_next_phase, 0) <= $keep * lb.billed_prev THEN 1.0
                      ELSE 0.0 END"""
     )
     next_revenue = "NULL" if billing_empty else "coalesce(lb.billed_next, 0.0)"
     return f"""
-        WITH sp AS (
+        WITH s0 AS (
             SELECT customer_id, as_of,
                    CAST(as_of + CAST($horizon AS INTEGER) AS DATE) AS horizon_end,
-                   CAST(as_of - CAST($horizon AS INTEGER) AS DATE) AS horizon_start
+                   as_of = last_day(as_of) AS month_end,
+                   CAST($months AS INTEGER) AS m
             FROM spine
         ),
+        sp AS (
+            -- phase-out windows in whole months (module docstring); month ends map to month ends
+            SELECT *,
+                   CASE WHEN m = 0 THEN CAST(as_of - CAST($horizon AS INTEGER) AS DATE)
+                        WHEN month_end THEN last_day(CAST(as_of - to_months(m) AS DATE))
+                        ELSE CAST(as_of - to_months(m) AS DATE) END AS phase_start,
+                   CASE WHEN m = 0 THEN horizon_end
+                        WHEN month_end THEN last_day(CAST(as_of + to_months(m) AS DATE))
+                        ELSE CAST(as_of + to_months(m) AS DATE) END AS phase_end
+            FROM s0
+        ),
         lb AS (
-            -- (t-H, t] is the comparison period, (t, t+H] the future the label looks at
+            -- (phase_start, t] is the comparison period; (t, phase_end] and (t, t+H] the future
             SELECT sp.customer_id, sp.as_of,
-                   sum(b.amount) FILTER (WHERE b.invoice_date > sp.as_of) AS billed_next,
+                   sum(b.amount) FILTER (WHERE b.invoice_date > sp.as_of AND b.invoice_date <= sp.horizon_end)
+                       AS billed_next,
+                   sum(b.amount) FILTER (WHERE b.invoice_date > sp.as_of AND b.invoice_date <= sp.phase_end)
+                       AS billed_next_phase,
                    sum(b.amount) FILTER (WHERE b.invoice_date <= sp.as_of) AS billed_prev,
-                   count(*) FILTER (WHERE b.invoice_date > sp.as_of) AS invoices_next
+                   count(*) FILTER (WHERE b.invoice_date > sp.as_of AND b.invoice_date <= sp.horizon_end)
+                       AS invoices_next
             FROM sp JOIN billing b
               ON b.customer_id = sp.customer_id
-             AND b.invoice_date > sp.horizon_start AND b.invoice_date <= sp.horizon_end
+             AND b.invoice_date > sp.phase_start AND b.invoice_date <= sp.horizon_end
             GROUP BY sp.customer_id, sp.as_of
         ),
         lab AS (
@@ -127,7 +160,13 @@ def label_sql(contractual: bool, billing_empty: bool) -> str:
 def label_params(cfg: FeatureConfig, data_end: dt.date, billing_until: dt.date | None = None) -> dict:
     """Parameters of :func:`label_sql`; ``billing_until`` None = billing observed through ``data_end``."""
     until = data_end if billing_until is None else billing_until
-    return {"horizon": cfg.horizon_days, "keep": 1.0 - cfg.phase_out_drop, "data_end": data_end, "billing_until": until}
+    return {
+        "horizon": cfg.horizon_days,
+        "months": phase_out_months(cfg.horizon_days),
+        "keep": 1.0 - cfg.phase_out_drop,
+        "data_end": data_end,
+        "billing_until": until,
+    }
 
 
 def run_label_sql(
