@@ -109,9 +109,58 @@ def test_explain_stage_writes_plots_and_an_importance_table_for_both_models(feat
         for kind in ("bar", "beeswarm", "segments"):
             assert (reports_dir / f"shap_{target}_{kind}.png").stat().st_size > 1000
         assert len(list(reports_dir.glob(f"shap_{target}_dependence_*.png"))) == 2
+    assert result["skipped"] == {}
     table = pd.read_csv(reports_dir / "shap_importance.csv")
     assert set(table["model"]) == {"churn", "phase_out"}
     churn = table[table["model"] == "churn"].set_index("feature")
     assert churn.loc["price_shock_pct_3m", "rank"] <= 3  # the fixture's strongest driver
     assert {"mean_abs_shap_active", "mean_abs_shap_passive", "description"} <= set(table.columns)
     assert not list(reports_dir.glob(".*"))  # no temporary files left behind
+
+
+def test_explain_stage_explains_only_the_trained_models_when_phase_out_was_skipped(feature_frame, tmp_path, caplog):
+    import logging
+    import warnings
+
+    from model_fakes import write_features
+
+    from omvald.config import config_from_dict
+    from omvald.explain.stage import run_explain
+    from omvald.model.train import run_train, skipped_targets, trained_targets
+
+    frame = feature_frame.assign(phase_out=np.nan, days_late_max_180d=np.nan)  # a snapshot: no phase-out labels
+    features_dir = write_features(tmp_path / "features", frame)
+    cfg = config_from_dict(
+        {
+            "seed": 7,
+            "features": {"horizon_days": 60},
+            "train": {
+                "valid_dates": 2,
+                "test_dates": 2,
+                "churn": {"n_estimators": 30, "min_child_samples": 20, "early_stopping_rounds": 10},
+            },
+            "explain": {"sample_size": 300, "dependence_plots": 6},  # every feature, the all-missing one too
+        }
+    )
+    models_dir, reports_dir = tmp_path / "models", tmp_path / "reports"
+    run_train(cfg, features_dir, models_dir)
+    assert trained_targets(models_dir) == ["churn"] and "phase_out" in skipped_targets(models_dir)
+
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO, "omvald.explain.stage"):
+        warnings.simplefilter("always")
+        result = run_explain(cfg, features_dir, models_dir, reports_dir)
+
+    assert result["n"] == {"churn": 300} and set(result["top"]) == {"churn"}
+    assert result["skipped"] == skipped_targets(models_dir)
+    assert "phase_out model skipped" in caplog.text and result["skipped"]["phase_out"] in caplog.text
+    assert not list(reports_dir.glob("shap_phase_out_*"))
+    for kind in ("bar", "beeswarm", "segments"):
+        assert (reports_dir / f"shap_churn_{kind}.png").stat().st_size > 1000
+    # no dependence plot of a feature without a single value in the sample (it would be empty)
+    assert "days_late_max_180d" not in result["top"]["churn"]
+    dependence = {p.name for p in reports_dir.glob("shap_churn_dependence_*.png")}
+    assert dependence == {f"shap_churn_dependence_{f}.png" for f in result["top"]["churn"]} and len(dependence) == 5
+    assert not [w for w in caught if "All-NaN" in str(w.message)]
+    table = pd.read_csv(reports_dir / "shap_importance.csv")
+    assert set(table["model"]) == {"churn"}
+    assert "days_late_max_180d" in set(table["feature"])  # still ranked, with no importance

@@ -163,9 +163,18 @@ def test_personal_values_in_free_form_inputs_never_reach_the_page():
 
 
 def test_time_split_and_single_snapshot_are_said_plainly():
-    assert "Out-of-time test" in render_report(_inputs())
-    snapshot = render_report(_inputs(split={"strategy": "customer (single snapshot)", "windows": []}))
-    assert "single snapshot" in snapshot and "not a later period" in snapshot
+    timed = render_report(_inputs())
+    assert "Out-of-time test" in timed and "later ones they never saw" in timed
+    assert "Measured on the test window (as-of dates later than any used in training)" in timed
+    window = {"window": "test", "as_of_dates": 1, "first": "2025-06-30", "last": "2025-06-30", "rows": 160}
+    snapshot = render_report(_inputs(split={"strategy": "customer (single snapshot)", "windows": [window]}))
+    split = snapshot.split("id='split'")[1]
+    assert "single snapshot" in split and "not a later period" in split
+    assert "only one labelled as-of date (2025-06-30)" in split and "held out of training" in split
+    headline = snapshot.split("id='headline'")[1].split("</section>")[0]
+    assert "Measured on held-out test customers at the single labelled as-of date only" in headline
+    for time_words in ("later ones they never saw", "Out-of-time", "later than any used in training", "embargo"):
+        assert time_words not in snapshot
 
 
 def test_missing_optional_inputs_render_as_not_available():

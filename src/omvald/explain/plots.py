@@ -9,6 +9,7 @@ the sample size so nobody reads a 500-row plot as the whole base.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import matplotlib
@@ -52,11 +53,20 @@ def bar_plot(contrib: pd.DataFrame, descriptions: Mapping[str, str], title: str)
 
 
 def beeswarm_plot(contrib: pd.DataFrame, X: pd.DataFrame, descriptions: Mapping[str, str], title: str) -> Figure:
-    """Every customer's contribution per feature, coloured by the feature value."""
-    expl = to_explanation(contrib, X, descriptions)
+    """Every customer's contribution per feature, coloured by the feature value.
+
+    Features with no value in the sample and no contribution (e.g. a family
+    absent from a snapshot export) are left out: they would only take a row.
+    One with no value but a contribution stays, drawn grey ("missing").
+    """
+    silent = [f for f in contrib.columns if f != BIAS and not X[f].notna().any() and not contrib[f].to_numpy().any()]
+    expl = to_explanation(contrib.drop(columns=silent), X, descriptions)
     n_show = min(MAX_DISPLAY, expl.values.shape[1])
     fig, ax = plt.subplots(figsize=(10, 0.42 * n_show + 2.0))
-    shap.plots.beeswarm(expl, max_display=n_show, ax=ax, show=False, plot_size=None)
+    with warnings.catch_warnings():
+        # shap takes the colour range of an all-missing feature with nanpercentile; it then draws it grey
+        warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+        shap.plots.beeswarm(expl, max_display=n_show, ax=ax, show=False, plot_size=None)
     ax.set_xlabel(SHAP_AXIS)
     ax.set_title(f"{title}\n{_n(len(contrib))}")
     fig.tight_layout()
@@ -140,4 +150,4 @@ def _label(feature: str, descriptions: Mapping[str, str]) -> str:
 
 
 def _n(n: int) -> str:
-    return f"sample of {n:,} customer-dates from the test window"
+    return f"sample of {n:,} customer-dates held out for testing"  # later dates, or held-out customers (snapshot)

@@ -1,17 +1,22 @@
-"""Explain stage: SHAP plots and a global importance table for both models.
+"""Explain stage: SHAP plots and a global importance table for every trained model.
 
 ``run_explain`` reads the feature stage's ``training.parquet`` and the
 train stage's ``models/``, takes a seeded sample of the **test window**
 (rows the models never saw; dates from ``models/split.json``), computes
-exact contributions and writes, per model (``churn``, ``phase_out``):
+exact contributions and writes, per trained model (``churn`` always,
+``phase_out`` unless the train stage skipped it, see
+:func:`omvald.model.train.trained_targets`):
 
 - ``shap_<model>_bar.png``        global importance (mean |SHAP|),
 - ``shap_<model>_beeswarm.png``   every sampled customer, coloured by value,
-- ``shap_<model>_dependence_<feature>.png`` for the top ``explain.dependence_plots`` features,
+- ``shap_<model>_dependence_<feature>.png`` for the top ``explain.dependence_plots`` features
+  (features with no value in the sample, e.g. a family absent from a snapshot, are passed over),
 - ``shap_<model>_segments.png``   mean |SHAP| for active vs passive customers,
 
 and one ``shap_importance.csv`` (``model, feature, description,
-mean_abs_shap, rank`` plus ``mean_abs_shap_<segment>, rank_<segment>``).
+mean_abs_shap, rank`` plus ``mean_abs_shap_<segment>, rank_<segment>``)
+with rows for the trained models only. A skipped model has no files (the
+reason is logged; the report reads it from ``metrics/``).
 The phase-out model is explained on sampled rows of customers who did not
 churn, the population it was trained on. Each file is written atomically;
 all of them are logged to the pipeline's MLflow run when ``run.json`` names one.
@@ -32,7 +37,7 @@ from omvald.explain import plots
 from omvald.explain.drivers import contributions, shap_importance
 from omvald.io import atomic_path, read_json
 from omvald.model.split import Split
-from omvald.model.train import load_features
+from omvald.model.train import load_features, skipped_targets, trained_targets
 from omvald.scoring.score import model_matrix
 
 log = logging.getLogger(__name__)
@@ -43,7 +48,10 @@ TITLES = {"churn": "Churn within the horizon", "phase_out": "Phase-out if the cu
 def run_explain(
     cfg: Config, features_dir: Path, models_dir: Path, reports_dir: Path, tracking_uri: str | None = None
 ) -> dict[str, Any]:
-    """Explain stage; returns ``{"files": [...], "n": {model: rows explained}, "top": {model: [features]}}``.
+    """Explain stage; returns ``{"files", "n": {model: rows}, "top": {model: [features]}, "skipped": {model: reason}}``.
+
+    ``n`` and ``top`` hold the trained models only; ``skipped`` the ones the
+    train stage left out, with its reason.
 
     ``tracking_uri`` overrides the one recorded in ``run.json`` (the CLI
     passes ``MLFLOW_TRACKING_URI``).
@@ -55,7 +63,10 @@ def run_explain(
     descriptions = {f["name"]: f.get("description") or f["name"] for f in fs.registry}
     files: list[Path] = []
     tables, n_rows, top = [], {}, {}
-    for target in ("churn", "phase_out"):
+    skipped = skipped_targets(models_dir)
+    for target, reason in skipped.items():
+        log.info("explain: %s model skipped in training, nothing to explain: %s", target, reason)
+    for target in trained_targets(models_dir):
         model = _load_model(models_dir / f"{target}.joblib")
         rows = sample if target == "churn" else sample.loc[sample["churn"] == 0]
         X = model_matrix(rows, model, target)
@@ -65,7 +76,8 @@ def run_explain(
         importance.insert(0, "model", target)
         importance.insert(2, "description", importance["feature"].map(descriptions).fillna(importance["feature"]))
         tables.append(importance)
-        n_rows[target], top[target] = len(rows), importance["feature"].head(cfg.explain.dependence_plots).tolist()
+        n_rows[target] = len(rows)
+        top[target] = _plottable(importance["feature"], X).head(cfg.explain.dependence_plots).tolist()
         log.info("explain: %s on %d sampled test rows", target, len(rows))
         figures = {
             f"shap_{target}_bar.png": plots.bar_plot(contrib, descriptions, TITLES[target]),
@@ -88,7 +100,12 @@ def run_explain(
         pd.concat(tables, ignore_index=True).to_csv(tmp, index=False)
     files.append(csv_path)
     _log_artifacts(models_dir / "run.json", files, tracking_uri)
-    return {"files": [str(f) for f in files], "n": n_rows, "top": top}
+    return {"files": [str(f) for f in files], "n": n_rows, "top": top, "skipped": skipped}
+
+
+def _plottable(features: pd.Series, X: pd.DataFrame) -> pd.Series:
+    """``features`` (ranked) that have at least one value in ``X``: a dependence plot of an all-missing one is empty."""
+    return features[[bool(X[f].notna().any()) if f in X else False for f in features]]
 
 
 def _test_window(frame: pd.DataFrame, models_dir: Path) -> pd.DataFrame:

@@ -41,12 +41,15 @@ class TargetResults:
     ``segment:active``, ``segment:passive``, ``tenure:<12`` ...
     ``curves``: ``gains``/``calibration``/``roc``/``pr`` curve data as
     written by the evaluate stage (optionally with a ``model`` column).
+    ``skipped``: why the train stage skipped this model (``metrics`` then
+    has no rows and ``curves`` is empty); ``None`` for a trained model.
     """
 
     target: str
     metrics: pd.DataFrame
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    skipped: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,12 @@ def metrics_table(raw: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def read_target(target: str, metrics_dir: Path, plots_dir: Path) -> TargetResults:
-    """Metrics (required) and curve data (optional) of one target."""
+    """Metrics (required) and curve data (optional) of one target.
+
+    A metrics file with ``"skipped": true`` (the train stage skipped the
+    model, e.g. no phase-out labels in a single snapshot) gives a result
+    with no metrics, no curves and ``skipped`` set to its ``reason``.
+    """
     path = metrics_dir / f"{target}.json"
     if not path.exists():
         raise ConfigError(
@@ -147,6 +155,9 @@ def read_target(target: str, metrics_dir: Path, plots_dir: Path) -> TargetResult
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc}); rerun `omvald evaluate`.") from exc
+    if raw.get("skipped"):
+        reason = str(raw.get("reason") or "no reason recorded")
+        return TargetResults(target=target, metrics=metrics_table({}), raw=raw, skipped=reason)
     table = metrics_table(raw)
     if table.empty:
         raise ConfigError(f"{path}: no metrics found (expected an 'overall' summary with e.g. 'roc_auc').")
@@ -155,7 +166,7 @@ def read_target(target: str, metrics_dir: Path, plots_dir: Path) -> TargetResult
 
 
 def read_targets(paths: ReportPaths) -> dict[str, TargetResults]:
-    """Both targets' metrics and curves; :class:`ConfigError` when a metrics file is missing."""
+    """Both targets' metrics and curves (a skipped one: its reason); :class:`ConfigError` when a file is missing."""
     return {t: read_target(t, paths.metrics, paths.plots) for t in TARGETS}
 
 
@@ -188,7 +199,7 @@ def segment_summary(training: pd.DataFrame | None, scoring: pd.DataFrame | None)
         seg = labelled["segment"].astype(str)
         stats = pd.DataFrame({"labelled_rows": seg.value_counts()})
         stats["churn_rate"] = pd.to_numeric(labelled["churn"], errors="coerce").groupby(seg).mean()
-        if "phase_out" in labelled:
+        if "phase_out" in labelled and labelled["phase_out"].notna().any():  # none: not observed (snapshot)
             stats["phase_out_rate"] = pd.to_numeric(labelled["phase_out"], errors="coerce").groupby(seg).mean()
         parts.append(stats)
     if not parts:

@@ -5,6 +5,8 @@ into memory and embedded as ``data:image/png;base64`` URIs, CSS is inline
 and nothing points to the network (no CDN, no web font), so the page
 renders offline and can be mailed as a single file. Every section is
 present even when its input is missing: it then says "not available" and why.
+A model the train stage skipped (``TargetResults.skipped``) gets the note
+"Phase-out model skipped: <reason>" where its tables, curves and SHAP plots would be.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from omvald.model.split import CUSTOMER, TIME
 from omvald.reports.gather import TARGET_LABELS, ReportInputs, TargetResults
 
 SECTIONS = {
@@ -87,6 +90,9 @@ def _headline(inputs: ReportInputs) -> str:
     parts = [_summary_sentence(inputs)]
     for target, res in inputs.targets.items():
         parts.append(f"<h3>{_e(TARGET_LABELS.get(target, target))}</h3>")
+        if res.skipped is not None:
+            parts.append(_skipped(res))
+            continue
         parts.append(_metrics_table(_primary(res), slices=("overall", "segment:active", "segment:passive")))
         for scope, rows in res.metrics[res.metrics["scope"] != _primary(res)["scope"].iloc[0]].groupby(
             "scope", sort=False
@@ -98,8 +104,8 @@ def _headline(inputs: ReportInputs) -> str:
                     f"PR AUC {_fmt(o.iloc[0]['pr_auc'])} ({_e(o.iloc[0]['model'])}, {_int(o.iloc[0]['n_rows'])} rows).</p>"
                 )
     parts.append(
-        "<p class='sub'>Test window only; the first, bold row is the LightGBM model, the others are the baselines it "
-        "must beat (a logistic regression and a hand-written rule). ROC/PR AUC: ranking quality (higher is better); "
+        f"<p class='sub'>Measured on {_test_set(inputs)} only; the first, bold row is the LightGBM model, "
+        "the others are the baselines it must beat (a logistic regression and a hand-written rule). ROC/PR AUC: ranking quality (higher is better); "
         "Brier and ECE: error of the probabilities (lower is better); lift and capture: the 10% of customers with "
         "the highest scores churn at <i>lift</i> times the average rate and hold <i>capture</i> of all cases.</p>"
     )
@@ -115,6 +121,11 @@ def _primary(res: TargetResults) -> pd.DataFrame:
 def _summary_sentence(inputs: ReportInputs) -> str:
     sentences = []
     for target, res in inputs.targets.items():
+        if res.skipped is not None:
+            sentences.append(
+                f"<li><b>{TARGET_LABELS.get(target, target)}</b>: no model in this run (skipped, see below).</li>"
+            )
+            continue
         overall = _primary(res)
         overall = overall[overall["slice"] == "overall"]
         if overall.empty:
@@ -134,9 +145,11 @@ def _summary_sentence(inputs: ReportInputs) -> str:
 
 
 def _charts(inputs: ReportInputs) -> str:
-    figures = []
+    figures, skipped = [], [_skipped(res) for res in inputs.targets.values() if res.skipped is not None]
     for target, res in inputs.targets.items():
         label = TARGET_LABELS.get(target, target)
+        if res.skipped is not None:
+            continue
         if "gains" in res.curves:
             png = _line_chart(
                 res.curves["gains"],
@@ -159,9 +172,9 @@ def _charts(inputs: ReportInputs) -> str:
             )
             figures.append(_figure(png, f"{label} calibration chart"))
     if not figures:
-        return _na("No curve data in plots/ (run `omvald evaluate`).")
+        return _na("No curve data in plots/ (run `omvald evaluate`).") + "".join(skipped)
     note = "<p class='sub'>Dashed line: a random list (gains) or perfect calibration. Closer to the top-left is better for gains; closer to the diagonal is better for calibration.</p>"
-    return f"<div class='grid'>{''.join(figures)}</div>{note}"
+    return f"<div class='grid'>{''.join(figures)}</div>{note}{''.join(skipped)}"
 
 
 def _drivers(inputs: ReportInputs) -> str:
@@ -182,6 +195,7 @@ def _drivers(inputs: ReportInputs) -> str:
         parts.append("<h3>Top drivers (mean |SHAP|)</h3>" + _top_drivers_table(imp))
     else:
         parts.append(_na(inputs.missing.get("shap_importance", "No shap_importance.csv.")))
+    parts += [_skipped(res) for res in inputs.targets.values() if res.skipped is not None]
     return "".join(parts)
 
 
@@ -208,6 +222,9 @@ def _segments(inputs: ReportInputs) -> str:
         parts.append(_na(inputs.missing.get("features_training", "No segment sizes available.")))
     for target, res in inputs.targets.items():
         parts.append(f"<h3>{_e(TARGET_LABELS.get(target, target))} model by segment and tenure</h3>")
+        if res.skipped is not None:
+            parts.append(_skipped(res))
+            continue
         primary = _primary(res)
         sliced = primary[(primary["model"] == primary["model"].iloc[0]) & (primary["slice"] != "overall")]
         parts.append(
@@ -354,18 +371,23 @@ def _split(inputs: ReportInputs) -> str:
     if not s:
         return _na("models/split.json not found (run `omvald train`).")
     horizon = s.get("horizon_days")
-    if s.get("strategy") == "time":
+    if s.get("strategy") == TIME:
         text = (
             "<p class='lead'><b>Out-of-time test.</b> The models learned from earlier monthly snapshots and are "
             "measured here on later ones they never saw, the way they will be used. Snapshots whose "
             f"{_e(horizon)}-day outcome window overlaps the next period are left out (embargo).</p>"
         )
-    else:
+    elif s.get("strategy") == CUSTOMER:
+        test = next((w for w in s.get("windows") or [] if w.get("window") == "test"), {})
+        date = f" ({_e(test['first'])})" if test.get("first") else ""
         text = (
-            "<p class='lead'><b>Customer split on a single snapshot.</b> The data has only one labelled as-of date, "
-            "so the test set is a held-out share of customers at that same date, not a later period. Expect "
-            "real-world performance to be somewhat lower than shown here.</p>"
+            "<p class='lead'><b>Customer split on a single snapshot.</b> The data has only one labelled as-of "
+            f"date{date}, so the models could not be tested on later dates. The test set is a share of customers "
+            "held out of training, measured at that same single as-of date, not a later period. A model that "
+            "scores well here may still do worse on future dates (the world changes between snapshots).</p>"
         )
+    else:
+        text = f"<p class='lead'>Split strategy: {_e(s.get('strategy'))}.</p>"
     windows = pd.DataFrame(s.get("windows") or [])
     table = _table(windows, {"rows": "int", "customers": "int", "as_of_dates": "int"}) if not windows.empty else ""
     dropped = s.get("dropped_dates") or {}
@@ -487,6 +509,21 @@ def _pick_shap_images(images: Mapping[str, bytes]) -> list[str]:
         if "_bar" in n and n.replace("_bar", "_beeswarm") not in images:
             shown.append(n)
     return sorted(shown, key=names.index) if shown else [n for n in names if "dependence" not in n] or names
+
+
+def _test_set(inputs: ReportInputs) -> str:
+    """What the metrics were measured on, in words that fit the split strategy."""
+    strategy = (inputs.split or {}).get("strategy") or next(
+        (r.raw.get("split_strategy") for r in inputs.targets.values() if r.raw.get("split_strategy")), None
+    )
+    if strategy == CUSTOMER:
+        return "held-out test customers at the single labelled as-of date"
+    return "the test window (as-of dates later than any used in training)" if strategy == TIME else "the test set"
+
+
+def _skipped(res: TargetResults) -> str:
+    label = TARGET_LABELS.get(res.target, res.target)
+    return f"<p class='na'>{_e(label)} model skipped: {_e(res.skipped)}</p>"
 
 
 def _section(key: str, content: str) -> str:
