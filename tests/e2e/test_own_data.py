@@ -38,7 +38,7 @@ FIRST_END = dt.date(2025, 6, 30)
 SNAPSHOT_PARAMS = {
     # every history ends on the snapshot; churn dates fall in the 90 days after it
     "data": {"data_end": "2025-09-28"},
-    "features": {"as_of_first": "2025-06-30", "as_of_last": "2025-06-30"},
+    "features": {"as_of_first": "2025-06-30", "as_of_last": "2025-06-30", "horizon_days": 90},
 }
 OUTPUT_STAGES = ("validate", "features", "train", "evaluate", "explain", "score", "report")
 
