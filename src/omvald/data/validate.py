@@ -88,7 +88,8 @@ def validate_tables(
 
     out = {"customers": customers}
     for table in ("billing", "touchpoints"):
-        out[table] = _attach_customers(table, clean[table], customers, ids, frames[table], paths.get(table))
+        # pop: the unsorted table is freed as soon as its sorted copy exists (memory peak)
+        out[table] = _attach_customers(table, clean.pop(table), customers, ids, frames[table], paths.get(table))
     if as_of is not None:
         for table in C.TABLES:
             _check_not_after(table, out[table], as_of, frames[table], paths.get(table))
@@ -184,10 +185,14 @@ def _drop_exact_duplicates(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     if len(repeated) == 0:
         return df, 0
-    candidates = np.isin(hashes, repeated)
+    # pandas' isin hashes the few repeated values; np.isin would sort all rows again
+    # (10x slower on 30M rows).
+    candidates = np.flatnonzero(pd.Series(hashes).isin(repeated).to_numpy())
     duplicate = np.zeros(len(df), dtype=bool)
-    duplicate[candidates] = df[candidates].duplicated(keep="first").to_numpy()
-    return df[~duplicate], int(duplicate.sum())
+    duplicate[candidates] = df.iloc[candidates].duplicated(keep="first").to_numpy()
+    if not duplicate.any():
+        return df, 0
+    return df.iloc[np.flatnonzero(~duplicate)], int(duplicate.sum())
 
 
 def _attach_customers(table, df, customers, ids: pd.Index, raw, path) -> pd.DataFrame:

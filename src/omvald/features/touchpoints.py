@@ -306,24 +306,31 @@ def touchpoint_features(tables: BucketTables, spine: pd.DataFrame, cfg: FeatureC
                 WHERE prev > 0 AND amount > prev
                 """
             )
-            con.execute(
-                f"""
-                CREATE TEMP VIEW rf AS
-                SELECT r.cust, r.date,
-                       r.k * 2 + CAST(coalesce(r.k % 2 = 1 AND r.date - x.invoice_date <= {PRICE_RISE_REACTION_DAYS}, false) AS INTEGER) AS k
-                FROM r ASOF LEFT JOIN rises x ON r.cust = x.cust AND r.date >= x.invoice_date
-                """
-            )
-        else:
-            con.execute("CREATE TEMP VIEW rf AS SELECT cust, date, k * 2 AS k FROM r")
         w_short, w_mid, w_long = EVENT_WINDOWS
+        price_rows = None
+        if has_billing:
+            # Contacts (k odd = inbound) at most PRICE_RISE_REACTION_DAYS after the latest
+            # rise on or before the contact date, in the 90-day window. Only inbound rows
+            # go through the ASOF join; the window counts below do not need it.
+            price_rows = con.execute(
+                f"""
+                SELECT s.row_id, count(*) AS n
+                FROM s JOIN (
+                    SELECT r.cust, r.date
+                    FROM (SELECT cust, date FROM r WHERE k % 2 = 1) r
+                    ASOF JOIN rises x ON r.cust = x.cust AND r.date >= x.invoice_date
+                    WHERE r.date - x.invoice_date <= {PRICE_RISE_REACTION_DAYS}
+                ) c ON s.cust = c.cust AND c.date <= s.as_of AND c.date > s.as_of - 90
+                GROUP BY s.row_id
+                """
+            ).fetchnumpy()
         agg = con.execute(
             f"""
-            SELECT s.row_id, rf.k,
-                   count(*) FILTER (WHERE rf.date > s.as_of - {w_short}) AS n_short,
-                   count(*) FILTER (WHERE rf.date > s.as_of - {w_mid}) AS n_mid,
+            SELECT s.row_id, r.k,
+                   count(*) FILTER (WHERE r.date > s.as_of - {w_short}) AS n_short,
+                   count(*) FILTER (WHERE r.date > s.as_of - {w_mid}) AS n_mid,
                    count(*) AS n_long
-            FROM s JOIN rf ON s.cust = rf.cust AND rf.date <= s.as_of AND rf.date > s.as_of - {w_long}
+            FROM s JOIN r ON s.cust = r.cust AND r.date <= s.as_of AND r.date > s.as_of - {w_long}
             GROUP BY ALL
             """
         ).fetchnumpy()
@@ -337,7 +344,7 @@ def touchpoint_features(tables: BucketTables, spine: pd.DataFrame, cfg: FeatureC
 
     row_id = np.asarray(agg["row_id"], dtype=np.int64)
     k = np.asarray(agg["k"], dtype=np.int64)
-    after_rise, inbound, chev = (k & 1).astype(bool), ((k >> 1) & 1).astype(bool), k >> 2
+    inbound, chev = (k & 1).astype(bool), k >> 1
     ch, ev = chev // n_ev, chev % n_ev
     by_window = {
         days: np.asarray(agg[col], dtype=float)
@@ -368,12 +375,22 @@ def touchpoint_features(tables: BucketTables, spine: pd.DataFrame, cfg: FeatureC
     feats["days_since_last_inbound"] = days_since
 
     if with_price:
-        feats["contacts_after_price_increase_90d"] = np.bincount(
-            row_id, weights=by_window[90] * after_rise, minlength=n_rows
-        )
+        price = np.zeros(n_rows)
+        if price_rows is not None:
+            ids = np.asarray(price_rows["row_id"], dtype=np.int64)
+            price = np.bincount(ids, weights=np.asarray(price_rows["n"], dtype=float), minlength=n_rows)
+        feats["contacts_after_price_increase_90d"] = price
 
-    frame = pd.DataFrame({s.name: feats[s.name].astype("float64") for s in specs if s.name in feats})
-    parts = [out, frame] if nps is None else [out, frame, _nps_columns(nps, n_rows)]
+    # One float64 block in the final column order (no per-column copies and no
+    # consolidation pass: at 1.5M spine rows each copy of this frame is ~2 GB).
+    nps_frame = None if nps is None else _nps_columns(nps, n_rows)
+    from_nps = set() if nps_frame is None else {c for c in nps_frame.columns if c != "nps_category_last"}
+    numeric = [s.name for s in specs if s.name in feats or s.name in from_nps]
+    block = np.empty((n_rows, len(numeric)), dtype="float64", order="F")
+    for i, name in enumerate(numeric):
+        block[:, i] = feats[name] if name in feats else nps_frame[name].to_numpy(dtype="float64")
+    frame = pd.DataFrame(block, columns=numeric, copy=False)
+    parts = [out, frame] if nps_frame is None else [out, frame, nps_frame[["nps_category_last"]]]
     return pd.concat(parts, axis=1)[["customer_id", "as_of", *(s.name for s in specs)]]
 
 

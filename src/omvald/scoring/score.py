@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from omvald.errors import ModelError
-from omvald.explain.drivers import contributions, top_drivers
-from omvald.explain.reasons import SpecLike, reason_columns
+from omvald.explain.drivers import BIAS, contributions
+from omvald.explain.reasons import SpecLike, _fallback_spec, format_value, reason_sentence
 
 N_DRIVERS = 3
 PREFIXES = {"churn": "churn_", "phase_out": "phase_out_"}
@@ -143,12 +143,73 @@ def reason_codes(
     parts = []
     for model, name, prefix in ((churn_model, "churn", "churn_"), (phase_out_model, "phase-out", "phase_out_")):
         X = model_matrix(features, model, name)
-        drivers = top_drivers(contributions(model, X), X, k=k, prefix=prefix)
-        reasons = reason_columns(drivers, specs, prefix=prefix, k=k)
-        drivers = drivers.drop(columns=[c for c in drivers.columns if c.endswith("_value_raw")])
-        parts.append(pd.concat([drivers, pd.DataFrame(reasons, index=drivers.index)], axis=1))
+        parts.append(drivers_and_reasons(contributions(model, X), X, specs, k=k, prefix=prefix))
     out = pd.concat(parts, axis=1)
     return out[reason_column_names("churn_", k) + reason_column_names("phase_out_", k)]
+
+
+def drivers_and_reasons(
+    contrib: pd.DataFrame, X: pd.DataFrame, specs: Mapping[str, SpecLike], k: int = N_DRIVERS, prefix: str = ""
+) -> pd.DataFrame:
+    """:func:`omvald.explain.drivers.top_drivers` plus :func:`omvald.explain.reasons.reason_columns`, fast.
+
+    Same columns, values and dtypes (without ``_value_raw``), built for
+    100k+ rows: the top ``k`` come from ``k`` row-wise ``argmax`` passes
+    (the first maximum = the stable order of ``top_drivers``, ties by model
+    feature order) instead of sorting all features, and the value text and
+    sentence are computed once per distinct (feature, value), not per row.
+    """
+    features = [c for c in contrib.columns if c != BIAS]
+    n = len(contrib)
+    work = contrib[features].to_numpy(dtype=float)
+    work = np.where(work > 0, work, -np.inf)
+    kk = min(k, len(features))
+    rows = np.arange(n)
+    columns: dict[str, Any] = {}
+    for i in range(k):
+        names = np.full(n, None, dtype=object)
+        text = np.full(n, None, dtype=object)
+        sentences = np.full(n, None, dtype=object)
+        contrib_i = np.full(n, np.nan)
+        if i < kk and n:
+            j_best = np.argmax(work, axis=1)
+            best = work[rows, j_best]
+            work[rows, j_best] = -np.inf
+            ok = np.isfinite(best)
+            contrib_i = np.where(ok, best, np.nan)
+            for j in np.unique(j_best[ok]):
+                hit = np.flatnonzero(ok & (j_best == j))
+                feature = features[j]
+                names[hit] = feature
+                spec = specs.get(feature) or _fallback_spec(feature)
+                text[hit], sentences[hit] = _value_texts(X[feature], hit, spec)
+        columns[f"{prefix}driver_{i + 1}"] = pd.Series(names, index=contrib.index, dtype="str")
+        columns[f"{prefix}driver_{i + 1}_value"] = pd.Series(text, index=contrib.index, dtype="str")
+        columns[f"{prefix}driver_{i + 1}_contribution"] = pd.Series(contrib_i, index=contrib.index, dtype=float)
+        columns[f"{prefix}reason_{i + 1}"] = pd.Series(sentences, index=contrib.index, dtype="str")
+    return pd.DataFrame(columns, index=contrib.index)
+
+
+def _value_texts(column: pd.Series, positions: np.ndarray, spec: SpecLike) -> tuple[np.ndarray, np.ndarray]:
+    """``format_value`` and ``reason_sentence`` of ``column`` at ``positions``, once per distinct value."""
+    if column.dtype == np.float64:
+        values = column.to_numpy()[positions]
+        # distinct by bit pattern, so -0.0 and 0.0 (which format differently) stay apart
+        uniques, inverse = np.unique(values.view(np.int64), return_inverse=True)
+        raw = [float(v) for v in uniques.view(np.float64)]
+    else:
+        values = column.to_numpy(dtype=object)[positions]
+        if not all(isinstance(v, str) or v is None or (isinstance(v, float) and np.isnan(v)) for v in values):
+            raw_rows = list(values)  # mixed types: no deduplication (1 == 1.0 == True would merge)
+            return (
+                np.array([format_value(v) for v in raw_rows] + [None], dtype=object)[:-1],
+                np.array([reason_sentence(spec, v) for v in raw_rows] + [None], dtype=object)[:-1],
+            )
+        inverse, uniques = pd.factorize(values, use_na_sentinel=True)
+        raw = [*uniques, None]  # code -1 (missing) -> None: every missing kind reads the same
+    text = np.array([format_value(v) for v in raw] + [None], dtype=object)[:-1]
+    sentence = np.array([reason_sentence(spec, v) for v in raw] + [None], dtype=object)[:-1]
+    return text[inverse.reshape(-1)], sentence[inverse.reshape(-1)]
 
 
 def empty_reason_frame(index: pd.Index, k: int = N_DRIVERS) -> pd.DataFrame:

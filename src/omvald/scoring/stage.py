@@ -274,9 +274,16 @@ def _specs(cfg: Config, meta: dict) -> dict[str, Any]:
     return {s.name: s for s in all_specs(cfg.features, meta)}
 
 
-def _bucket_slices(df: pd.DataFrame, n_buckets: int) -> list[np.ndarray]:
-    """Row positions of each bucket (a bucket is a contiguous slot range)."""
+def _bucket_slices(df: pd.DataFrame, n_buckets: int) -> list[np.ndarray | slice]:
+    """Row positions of each bucket (a bucket is a contiguous slot range).
+
+    Validated tables are sorted by ``hash_slot``, so each bucket is a plain
+    slice: ``iloc`` then returns views instead of copying every column.
+    """
     buckets = bucket_of_slot(df["hash_slot"].to_numpy(), n_buckets)
+    if len(buckets) < 2 or bool((buckets[1:] >= buckets[:-1]).all()):
+        bounds = np.searchsorted(buckets, np.arange(n_buckets + 1), side="left")
+        return [slice(int(bounds[b]), int(bounds[b + 1])) for b in range(n_buckets)]
     order = np.argsort(buckets, kind="stable")
     bounds = np.searchsorted(buckets[order], np.arange(n_buckets + 1), side="left")
     return [order[bounds[b] : bounds[b + 1]] for b in range(n_buckets)]
