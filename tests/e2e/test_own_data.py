@@ -260,10 +260,7 @@ def test_dvc_repro_on_own_data_then_score_a_later_export(name: str, tmp_path: Pa
     assert tags["feature_families"] == ",".join(meta["families_used"])
     assert tags["split_strategy"] == shape.split_strategy
 
-    if repro.returncode != 0:
-        # explain / score / report do not yet treat a skipped phase-out model as absent (issue #9 hand-over)
-        assert any(f"failed to reproduce '{s}'" in log for s in ("explain", "score", "report")), log
-        pytest.xfail(f"explain / score / report with the phase-out model skipped: {log[-600:]}")
+    assert repro.returncode == 0, log[-3000:]
     for path in _declared_outputs(project):
         assert path.exists(), f"{path.relative_to(project)} missing"
         assert not path.is_dir() or any(path.iterdir()), f"{path.relative_to(project)} is empty"

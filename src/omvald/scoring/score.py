@@ -86,7 +86,8 @@ def revenue_at_risk(
 ) -> np.ndarray:
     """Expected billed revenue lost over the horizon (money); see the module docstring."""
     revenue = np.clip(np.nan_to_num(np.asarray(monthly_revenue, dtype=float), nan=0.0), 0.0, None)
-    return revenue * horizon_days / 30.0 * (p_churn + p_phase_out * phase_out_drop)
+    # without a phase-out model (p_phase_out NaN) only churn puts revenue at risk
+    return revenue * horizon_days / 30.0 * (p_churn + np.nan_to_num(p_phase_out, nan=0.0) * phase_out_drop)
 
 
 def score_features(
@@ -106,8 +107,11 @@ def score_features(
     with ``explained`` False, index of ``features``.
     """
     p_churn = churn_model.predict_proba(model_matrix(features, churn_model, "churn"))[:, 1]
-    p_stays_phase_out = phase_out_model.predict_proba(model_matrix(features, phase_out_model, "phase-out"))[:, 1]
-    p_phase_out = (1.0 - p_churn) * p_stays_phase_out
+    if phase_out_model is None:  # skipped in training (no phase-out labels): unknown, not zero
+        p_phase_out = np.full(len(features), np.nan)
+    else:
+        p_stays = phase_out_model.predict_proba(model_matrix(features, phase_out_model, "phase-out"))[:, 1]
+        p_phase_out = (1.0 - p_churn) * p_stays
     monthly = features["monthly_revenue"].to_numpy(dtype=float)
     ids = features["customer_id"]
     opt_in = contactable.reindex(ids.to_numpy()).fillna(False).astype(bool).to_numpy()
@@ -142,6 +146,9 @@ def reason_codes(
     """
     parts = []
     for model, name, prefix in ((churn_model, "churn", "churn_"), (phase_out_model, "phase-out", "phase_out_")):
+        if model is None:  # a skipped model keeps its (empty) columns so the output layout never changes
+            parts.append(pd.DataFrame(index=features.index, columns=reason_column_names(prefix, k), dtype=object))
+            continue
         X = model_matrix(features, model, name)
         parts.append(drivers_and_reasons(contributions(model, X), X, specs, k=k, prefix=prefix))
     out = pd.concat(parts, axis=1)

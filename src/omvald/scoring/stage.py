@@ -117,7 +117,8 @@ def run_score(
     score_parts: list[pd.DataFrame] = []
     reason_parts: list[pd.DataFrame] = []
     candidates: pd.DataFrame | None = None  # top:N only: feature rows + revenue_at_risk of the best N so far
-    model_columns = list(dict.fromkeys([*churn_model.feature_names_, *phase_out_model.feature_names_]))
+    trained = [m for m in (churn_model, phase_out_model) if m is not None]
+    model_columns = list(dict.fromkeys(c for m in trained for c in m.feature_names_))
     for b in range(n_buckets):
         bucket = BucketTables(**{name: df.iloc[slices[name][b]] for name, df in tables.items()})
         if len(bucket.customers):
@@ -184,9 +185,16 @@ def load_models(models_dir: Path, model_uri: str | None, tracking_uri: str | Non
     always scored with its own phase-out partner.
     """
     if model_uri is None:
+        from omvald.model.train import skipped_targets
+
+        skipped = skipped_targets(models_dir)
         models = []
         for target in ("churn", "phase_out"):
             path = models_dir / f"{target}.joblib"
+            if target in skipped and target != "churn":
+                log.warning("score: no %s model (%s); p_%s stays empty", target, skipped[target], target)
+                models.append(None)
+                continue
             if not path.exists():
                 raise ModelError(f"{path}: model not found; run `omvald train` or pass --models-dir / --model-uri.")
             models.append(joblib.load(path))
@@ -385,7 +393,9 @@ def summarize(
         "revenue_at_risk": round(float(result["revenue_at_risk"].sum()), 2),
         "revenue_at_risk_contactable": round(float(result.loc[result["contactable"], "revenue_at_risk"].sum()), 2),
         "mean_p_churn": round(float(result["p_churn"].mean()), 6),
-        "mean_p_phase_out": round(float(result["p_phase_out"].mean()), 6),
+        "mean_p_phase_out": None
+        if result["p_phase_out"].isna().all()
+        else round(float(result["p_phase_out"].mean()), 6),
         "by_tier_segment": table,
         "warnings": [str(w) for w in warnings],
         "timings_s": timings,
