@@ -375,10 +375,15 @@ def _merge_parts(parts: Path, target: Path, schema: pa.Schema, dates: list[dt.da
             condition = pads.field("as_of") == pa.scalar(day, pa.date32())
             if labelled_only:
                 condition = condition & pads.field("churn").is_valid()
-            table = dataset.to_table(columns=schema.names, filter=condition)
-            table = table.sort_by([("customer_id", "ascending")]).cast(schema)
+            # No read-ahead: by default the scanner decodes several files' row groups
+            # at once, which (not the one date we keep) set the peak at 1M customers.
+            table = dataset.to_table(columns=schema.names, filter=condition, batch_readahead=0, fragment_readahead=1)
+            table = table.sort_by([("customer_id", "ascending")])
+            if table.schema != schema:
+                table = table.cast(schema)
             writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
             n += table.num_rows
+            del table
     return n
 
 
