@@ -6,6 +6,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS ?= test,spark
+# dvc runs each stage's `omvald ...` command through the shell: the venv comes first on PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help install repro test test-fast lint format bench mlflow-ui clean
