@@ -27,7 +27,7 @@ BASE_LEAVES, EXP_LEAVES = 15, 7
 EXP_NAME = "leaves-7"
 SMALL = {
     "generate": {"n_customers": 800, "months": 24},
-    "features": {"n_buckets": 2},
+    "features": {"n_buckets": 2, "horizon_days": 90},  # 24 months: a 92-day embargo leaves no training date
     "train": {"churn": {"n_estimators": 30}, "phase_out": {"n_estimators": 30}},
 }
 # Outputs of an earlier run in the developer's checkout; the copy must start from none.

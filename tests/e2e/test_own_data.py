@@ -71,14 +71,15 @@ def _labels(tables: BucketTables, contractual: bool, billing_until: dt.date | No
 
 
 def test_non_contractual_churn_is_no_purchase_in_the_horizon():
-    # as-of 2025-03-31, horizon (2025-03-31, 2025-06-29], comparison period (2024-12-31, 2025-03-31]
+    # as-of 2025-03-31, horizon 90 days: churn window (2025-03-31, 2025-06-29]; phase-out compares the
+    # 2 whole months that always fit in 90 days: (2025-01-31, 2025-03-31] against (2025-03-31, 2025-05-31]
     tables = _tables(
         [("A", "2024-01-05"), ("B", "2024-01-05"), ("C", "2024-01-05"), ("D", "2024-01-05")],
         [
             ("A", "2025-02-10", 100.0), ("A", "2025-05-01", 100.0),  # buys again at the same level: stays
             ("B", "2025-03-31", 80.0), ("B", "2025-06-30", 80.0),    # next purchase one day after the horizon: churn
-            ("C", "2025-01-15", 200.0), ("C", "2025-04-20", 50.0),   # buys 50 after 200: phase-out (50 <= 0.7 x 200)
-            ("D", "2025-03-01", 100.0), ("D", "2025-06-29", 70.0),   # 70 <= 0.7 x 100 on the horizon's last day
+            ("C", "2025-02-15", 200.0), ("C", "2025-04-20", 50.0),   # buys 50 after 200: phase-out (50 <= 0.7 x 200)
+            ("D", "2025-03-01", 100.0), ("D", "2025-05-31", 70.0),   # 70 <= 0.7 x 100 on the window's last day
         ],
         contractual=False,
     )  # fmt: skip
@@ -153,15 +154,19 @@ def _snapshot(folder: Path, later: bool) -> Path:
     return folder
 
 
+# 24 months of history leave too few month ends for a time split with a 92-day embargo; 90 days fit.
+TWO_YEARS_PARAMS = {"features": {"horizon_days": 90}}
 SHAPES = {
-    "contractual": Shape(_generate, score_without=("billing", "list_price", "loyalty_gap")),
+    "contractual": Shape(_generate, TWO_YEARS_PARAMS, score_without=("billing", "list_price", "loyalty_gap")),
     "non_contractual_few_hundred": Shape(
         _non_contractual, families_missing=("payment", "plan", "price_gap", "products", "usage", "touchpoints")
     ),
     "single_snapshot": Shape(
         _snapshot, SNAPSHOT_PARAMS, split_strategy="customer (single snapshot)", phase_out_trained=False
     ),
-    "required_billing_only": Shape(_required_billing, families_missing=("payment", "plan", "price_gap", "products")),
+    "required_billing_only": Shape(
+        _required_billing, TWO_YEARS_PARAMS, families_missing=("payment", "plan", "price_gap", "products")
+    ),
 }
 
 
