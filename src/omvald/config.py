@@ -218,7 +218,9 @@ def _build(cls: type, values: Any, where: str) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise ConfigError(f"{where}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(names - {'raw'}))}")
+        raise ConfigError(
+            f"{where}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(names - {'raw'}))}"
+        )
     kwargs = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in values.items()}
     return cls(**kwargs)
 

@@ -27,6 +27,7 @@ def default_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     minutes, once per session; tests using it carry ``xdist_group("default")``.
     """
     import yaml
+
     from pipeline_run import PIPELINE, run_cli, tracking_uri
 
     project = tmp_path_factory.mktemp("default_pipeline")

@@ -108,7 +108,11 @@ def label_rates(
         for frame, col in ((billing, "invoice_date"), (tables.get("touchpoints"), "date"))
         if frame is not None and len(frame) and col in frame
     ]
-    start = min(activity_starts) if activity_starts else (customers["signup_date"].min().date() if len(customers) else data_end)
+    start = (
+        min(activity_starts)
+        if activity_starts
+        else (customers["signup_date"].min().date() if len(customers) else data_end)
+    )
     as_of = monthly_as_of_dates(start, data_end, horizon_days)
     if not as_of:
         return []
