@@ -110,6 +110,7 @@ class FeatureConfig:
     as_of_first: dt.date | None = None
     as_of_last: dt.date | None = None
     n_buckets: int = 8
+    workers: int = 1
     engine: str = "local"
     channels: tuple[str, ...] = ()
     events: tuple[str, ...] = ()

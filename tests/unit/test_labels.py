@@ -215,15 +215,16 @@ def settings(**features) -> Config:
     return Config(features=dataclasses.replace(FeatureConfig(), **base))
 
 
-def test_one_bucket_and_four_buckets_give_identical_tables(tmp_path):
+def test_one_bucket_and_sixteen_buckets_in_two_workers_give_identical_tables(tmp_path):
     interim = write_interim(tmp_path / "interim", small_business(), D(2023, 1, 1), D(2024, 9, 30))
     one = run_features(settings(n_buckets=1), interim, tmp_path / "one")
-    four = run_features(settings(n_buckets=4), interim, tmp_path / "four")
+    many = run_features(settings(n_buckets=16, workers=2), interim, tmp_path / "many")
+    assert not (tmp_path / "many" / "_parts").exists()
     for name in ("training.parquet", "scoring.parquet"):
-        a, b = pd.read_parquet(tmp_path / "one" / name), pd.read_parquet(tmp_path / "four" / name)
+        a, b = pd.read_parquet(tmp_path / "one" / name), pd.read_parquet(tmp_path / "many" / name)
         assert len(a) > 0
         pd.testing.assert_frame_equal(a, b)
-    assert one["n_rows"] == four["n_rows"]
+    assert one["n_rows"] == many["n_rows"]
     training = pd.read_parquet(tmp_path / "one" / "training.parquet")
     assert training["churn"].dtype == "int8" and set(training["churn"]) == {0, 1}
     assert list(training.sort_values(["as_of", "customer_id"]).index) == list(training.index)

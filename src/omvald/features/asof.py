@@ -79,8 +79,10 @@ def connect(tables: BucketTables | None = None, spine: pd.DataFrame | None = Non
     """A fresh DuckDB connection with the bucket's frames registered; close it when done.
 
     Views: ``customers``, ``billing``, ``touchpoints`` and ``spine`` (temporary,
-    private to this connection). The frames are scanned in place, never
-    modified.
+    private to this connection). ``spine`` has an extra column ``spine_row``,
+    the row's position in ``spine``: families ``ORDER BY spine_row`` so their
+    output lines up with the spine without a join. The frames are scanned in
+    place, never modified.
     """
     con = _database().cursor()
     if tables is not None:
@@ -88,7 +90,9 @@ def connect(tables: BucketTables | None = None, spine: pd.DataFrame | None = Non
         register_dated(con, "billing", tables.billing)
         register_dated(con, "touchpoints", tables.touchpoints)
     if spine is not None:
-        register_dated(con, "spine", spine)
+        keyed = pd.DataFrame({"customer_id": spine["customer_id"].to_numpy(), "as_of": spine["as_of"].to_numpy()})
+        keyed["spine_row"] = np.arange(len(spine), dtype=np.int64)
+        register_dated(con, "spine", keyed)
     return con
 
 
@@ -106,6 +110,26 @@ def register_dated(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFram
 
 
 _DATABASE: tuple[int, duckdb.DuckDBPyConnection] | None = None
+_THREADS = DUCKDB_THREADS
+
+
+def set_duckdb_threads(threads: int) -> None:
+    """Threads of every DuckDB query this process runs from now on (bucket workers share the cores)."""
+    global _THREADS, _DATABASE
+    _THREADS = max(1, int(threads))
+    _DATABASE = None
+
+
+def duckdb_threads() -> int:
+    return _THREADS
+
+
+def fresh_database() -> duckdb.DuckDBPyConnection:
+    """A new in-memory DuckDB instance with this process's thread setting; close it when done."""
+    con = duckdb.connect()
+    con.execute(f"SET threads = {_THREADS}")
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def _database() -> duckdb.DuckDBPyConnection:
@@ -116,9 +140,7 @@ def _database() -> duckdb.DuckDBPyConnection:
     """
     global _DATABASE
     if _DATABASE is None or _DATABASE[0] != os.getpid():
-        con = duckdb.connect()
-        con.execute(f"SET threads = {DUCKDB_THREADS}")
-        _DATABASE = (os.getpid(), con)
+        _DATABASE = (os.getpid(), fresh_database())
     return _DATABASE[1]
 
 

@@ -72,7 +72,7 @@ def billing_feature_specs(cfg: FeatureConfig, columns: dict[str, list[str]]) -> 
 
 
 def billing_features(tables: BucketTables, spine: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
-    """Billing features for each spine row (customer_id, as_of), one row per spine row.
+    """Billing features for each spine row (customer_id, as_of), one row per spine row, in spine order.
 
     Only features whose billing columns are present are returned; amounts in
     the currency of the input, days as floats, counts as floats (0 when no
@@ -136,22 +136,29 @@ def _billing_sql(present: set[str]) -> str:
             f"count(*) FILTER (WHERE {plan_change}) AS plan_changes_12m",
             f"count(*) FILTER (WHERE {plan_change} AND {cheaper}) AS downgrades_12m",
         ]
-    if has("products"):
-        win.append("arg_min(products, d) FILTER (WHERE d > t_6m AND charge IS NOT NULL) AS products_6m_ago")
     if has("usage"):
         win += [
             "sum(usage) FILTER (WHERE d > t_3m) AS usage_3m",
             "sum(usage) FILTER (WHERE d > t_6m AND d <= t_3m) AS usage_prev_3m",
         ]
 
-    # the last invoice at t (within the 12-month window), with its reference invoices
-    last = {"last_d": "d", "last_charge": "charge", "ref3_charge": "ref3_charge", "ref12_charge": "ref12_charge"}
-    last |= {f"last_{col}": col for col in ("list_price", "plan", "products") if has(col)}
+    # The last invoice at t (within the 12-month window) and its reference
+    # invoices are looked up by ASOF joins on the charge invoices, not
+    # aggregated over the window: one probe per spine row instead of an
+    # arg_max per column over every invoice of the last 12 months.
+    last_cols = ["c.d AS last_d", "c.charge AS last_charge", "c.ref3_charge", "c.ref12_charge"]
+    last_cols += [f"c.{col} AS last_{col}" for col in ("list_price", "plan", "products") if has(col)]
     if has("list_price"):
-        last["ref12_list_price"] = "ref12_list_price"
-    win += [f"arg_max({expr}, d) FILTER (WHERE charge IS NOT NULL) AS {name}" for name, expr in last.items()]
-    ref_cols = ", first_value(list_price) OVER w12 AS ref12_list_first" if has("list_price") else ""
-
+        last_cols.append("c.ref12_list_price")
+    first_6m = ""
+    if has("products"):
+        # the first charge invoice in (t - 6 months, t]: products half a year ago
+        first_6m = """,
+        first6 AS (
+            SELECT sp.cid, sp.as_of, c.products AS products_6m_ago
+            FROM sp ASOF JOIN ch c ON sp.cid = c.cid AND sp.t_6m < c.d
+            WHERE c.d <= sp.as_of
+        )"""
     select = [
         "coalesce(w.billed_1m, 0) AS monthly_revenue",
         "coalesce(w.billed_3m, 0) / 3 AS amount_mean_3m",
@@ -159,18 +166,18 @@ def _billing_sql(present: set[str]) -> str:
         "coalesce(w.billed_12m, 0) / 12 AS amount_mean_12m",
         "CASE WHEN w.billed_prev_3m > 0 THEN (coalesce(w.billed_3m, 0) / w.billed_prev_3m - 1) * 100 END"
         " AS amount_trend_6m",
-        "(w.last_charge / w.ref3_charge - 1) * 100 AS price_shock_pct_3m",
-        "w.last_charge - w.ref3_charge AS price_shock_amount_3m",
-        "(w.last_charge / w.ref12_charge - 1) * 100 AS price_shock_pct_12m",
+        "(l.last_charge / l.ref3_charge - 1) * 100 AS price_shock_pct_3m",
+        "l.last_charge - l.ref3_charge AS price_shock_amount_3m",
+        "(l.last_charge / l.ref12_charge - 1) * 100 AS price_shock_pct_12m",
         "coalesce(w.price_increases_12m, 0) AS price_increases_12m",
         "w.price_increase_max_pct_12m",
         "coalesce(w.credit_notes_12m, 0) AS credit_notes_12m",
         "coalesce(w.invoices_12m, 0) AS invoices_12m",
-        "sp.as_of - w.last_d AS days_since_last_invoice",
+        "sp.as_of - l.last_d AS days_since_last_invoice",
     ]
     if has("list_price"):
-        gap = "(w.last_charge / nullif(w.last_list_price, 0) - 1) * 100"
-        gap12 = "(w.ref12_charge / nullif(w.ref12_list_price, 0) - 1) * 100"
+        gap = "(l.last_charge / nullif(l.last_list_price, 0) - 1) * 100"
+        gap12 = "(l.ref12_charge / nullif(l.ref12_list_price, 0) - 1) * 100"
         select += [f"{gap} AS loyalty_gap_pct", f"{gap} - {gap12} AS loyalty_gap_growth_12m"]
     if has("due_date") and has("paid_date"):
         select += [
@@ -180,12 +187,12 @@ def _billing_sql(present: set[str]) -> str:
         ]
     if has("plan"):
         select += [
-            "w.last_plan AS plan_last",
+            "l.last_plan AS plan_last",
             "coalesce(w.plan_changes_12m, 0) AS plan_changes_12m",
             "coalesce(w.downgrades_12m, 0) AS downgrades_12m",
         ]
     if has("products"):
-        select += ["w.last_products AS products_last", "w.last_products - w.products_6m_ago AS products_change_6m"]
+        select += ["l.last_products AS products_last", "l.last_products - f6.products_6m_ago AS products_change_6m"]
     if has("usage"):
         select += [
             "coalesce(w.usage_3m, 0) / 3 AS usage_mean_3m",
@@ -230,25 +237,28 @@ def _billing_sql(present: set[str]) -> str:
             FROM billing JOIN ids USING (customer_id)
             GROUP BY ids.cid, invoice_date
         ),
-        inv1 AS (
-            SELECT *, {", ".join(lag_cols)},
-                   first_value(charge) OVER w3 AS ref3_first, first_value(d) OVER w3 AS ref3_d,
-                   first_value(charge) OVER w12 AS ref12_first, first_value(d) OVER w12 AS ref12_d
-                   {ref_cols}
-            FROM inv0
-            WINDOW w AS (PARTITION BY cid, charge IS NULL ORDER BY d),
-                   w3 AS (w RANGE BETWEEN INTERVAL 3 MONTH PRECEDING AND CURRENT ROW),
-                   w12 AS (w RANGE BETWEEN INTERVAL 12 MONTH PRECEDING AND CURRENT ROW)
-        ),
         inv AS (
-            SELECT *,
-                   CASE WHEN ref3_d < d THEN ref3_first END AS ref3_charge,
-                   CASE WHEN ref12_d < d THEN ref12_first END AS ref12_charge
-                   {", CASE WHEN ref12_d < d THEN ref12_list_first END AS ref12_list_price" if has("list_price") else ""}
-            FROM inv1
+            SELECT *, {", ".join(lag_cols)}
+            FROM inv0
+            WINDOW w AS (PARTITION BY cid, charge IS NULL ORDER BY d)
+        ),
+        ch0 AS (
+            SELECT cid, d, charge{"".join(f", {c}" for c in ("list_price", "plan", "products") if has(c))},
+                   CAST(d - INTERVAL 3 MONTH AS DATE) AS d3, CAST(d - INTERVAL 12 MONTH AS DATE) AS d12
+            FROM inv0 WHERE charge IS NOT NULL
+        ),
+        ch AS (
+            -- reference = the oldest charge invoice in [d - 3 (12) months, d), if any
+            SELECT c.cid, c.d, c.charge{"".join(f", c.{c}" for c in ("list_price", "plan", "products") if has(c))},
+                   CASE WHEN r3.d < c.d THEN r3.charge END AS ref3_charge,
+                   CASE WHEN r12.d < c.d THEN r12.charge END AS ref12_charge
+                   {", CASE WHEN r12.d < c.d THEN r12.list_price END AS ref12_list_price" if has("list_price") else ""}
+            FROM ch0 c
+            ASOF JOIN ch0 r3 ON c.cid = r3.cid AND c.d3 <= r3.d
+            ASOF JOIN ch0 r12 ON c.cid = r12.cid AND c.d12 <= r12.d
         ),
         sp AS (
-            SELECT ids.cid, spine.customer_id, spine.as_of,
+            SELECT ids.cid, spine.customer_id, spine.as_of, spine.spine_row,
                    CAST(as_of - INTERVAL 1 MONTH AS DATE) AS t_1m,
                    CAST(as_of - INTERVAL 3 MONTH AS DATE) AS t_3m,
                    CAST(as_of - INTERVAL 6 MONTH AS DATE) AS t_6m,
@@ -260,9 +270,17 @@ def _billing_sql(present: set[str]) -> str:
             SELECT sp.cid, sp.as_of, {", ".join(win)}
             FROM sp JOIN inv i ON i.cid = sp.cid AND i.d > sp.t_12m AND i.d <= sp.as_of
             GROUP BY sp.cid, sp.as_of
-        ){payment_cte}
+        ),
+        last AS (
+            SELECT sp.cid, sp.as_of, {", ".join(last_cols)}
+            FROM sp ASOF JOIN ch c ON sp.cid = c.cid AND sp.as_of >= c.d
+            WHERE c.d > sp.t_12m
+        ){first_6m}{payment_cte}
         SELECT sp.customer_id, sp.as_of, {", ".join(select)}
         FROM sp
         LEFT JOIN w ON w.cid = sp.cid AND w.as_of = sp.as_of
+        LEFT JOIN last l ON l.cid = sp.cid AND l.as_of = sp.as_of
+        {"LEFT JOIN first6 f6 ON f6.cid = sp.cid AND f6.as_of = sp.as_of" if has("products") else ""}
         {payment_join}
+        ORDER BY sp.spine_row
     """

@@ -85,7 +85,7 @@ def billing_coverage(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, A
 
 
 def label_sql(contractual: bool, billing_empty: bool) -> str:
-    """SQL computing labels for every row of view ``spine`` (customer_id, as_of).
+    """SQL computing labels for every row of view ``spine`` (customer_id, as_of, spine_row), in spine_row order.
 
     Uses views ``customers`` and ``billing`` and parameters ``$horizon`` (days),
     ``$keep`` (``1 - phase_out_drop``), ``$data_end`` and ``$billing_until``
@@ -106,7 +106,7 @@ def label_sql(contractual: bool, billing_empty: bool) -> str:
     next_revenue = "NULL" if billing_empty else "coalesce(lb.billed_next, 0.0)"
     return f"""
         WITH s0 AS (
-            SELECT customer_id, as_of,
+            SELECT customer_id, as_of, spine_row,
                    CAST(as_of + CAST($horizon AS INTEGER) AS DATE) AS horizon_end,
                    as_of = last_day(as_of) AS month_end,
                    CAST($months AS INTEGER) AS m
@@ -139,7 +139,7 @@ def label_sql(contractual: bool, billing_empty: bool) -> str:
             GROUP BY sp.customer_id, sp.as_of
         ),
         lab AS (
-            SELECT sp.customer_id, sp.as_of, sp.horizon_end <= $data_end AS observed,
+            SELECT sp.customer_id, sp.as_of, sp.spine_row, sp.horizon_end <= $data_end AS observed,
                    sp.horizon_end <= $billing_until AS billing_observed,
                    CASE WHEN {churn} THEN 1 ELSE 0 END AS churned,
                    {phase_out} AS phase_out_if_stays,
@@ -154,6 +154,7 @@ def label_sql(contractual: bool, billing_empty: bool) -> str:
                    AS phase_out,
                CASE WHEN observed AND billing_observed THEN next_revenue END::DOUBLE AS next_revenue
         FROM lab
+        ORDER BY spine_row
     """
 
 

@@ -17,13 +17,13 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from omvald.config import FeatureConfig
+from omvald.features.asof import fresh_database
 from omvald.features.spec import BucketTables, FeatureSpec
 
 FAMILY = "segment"
@@ -204,8 +204,7 @@ def segment_features(tables: BucketTables, spine: pd.DataFrame, cfg: FeatureConf
                 "as_of": out["as_of"],
             }
         )
-        with duckdb.connect() as con:
-            con.execute("SET enable_progress_bar = false")
+        with fresh_database() as con:
             con.register("rows_", rows)
             con.register("spine_", keys)
             # Window (t - W, t]: a touchpoint dated t is known at t.

@@ -115,7 +115,7 @@ def attribute_kinds(customers: pd.DataFrame) -> dict[str, str]:
 def static_features(
     tables: BucketTables, spine: pd.DataFrame, cfg: FeatureConfig, binding_column: str | None = None
 ) -> pd.DataFrame:
-    """Tenure, binding and attribute features for each spine row (customer_id, as_of).
+    """Tenure, binding and attribute features for each spine row (customer_id, as_of), in spine order.
 
     ``tenure_months`` and the binding features are in months (days / 30.4375);
     the binding period is assumed to start at signup. Categorical attributes
@@ -142,7 +142,8 @@ def static_features(
     out = con.execute(
         f"""
         SELECT sp.customer_id, sp.as_of, {", ".join(select)}
-        FROM spine sp JOIN customers c ON c.customer_id = sp.customer_id {join}
+        FROM spine sp LEFT JOIN customers c ON c.customer_id = sp.customer_id {join}
+        ORDER BY sp.spine_row
         """
     ).df()
     con.close()

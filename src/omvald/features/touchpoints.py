@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from omvald.config import FeatureConfig
+from omvald.features.asof import fresh_database
 from omvald.features.segments import customer_codes, is_customer_initiated, map_values
 from omvald.features.spec import BucketTables, FeatureSpec
 
@@ -276,8 +277,7 @@ def touchpoint_features(tables: BucketTables, spine: pd.DataFrame, cfg: FeatureC
         }
     )
 
-    with duckdb.connect() as con:
-        con.execute("SET enable_progress_bar = false")
+    with fresh_database() as con:
         con.register("spine_", keys)
         con.register("rows_", rows)
         con.execute("CREATE TEMP TABLE s AS SELECT row_id, cust, CAST(as_of AS DATE) AS as_of FROM spine_")
