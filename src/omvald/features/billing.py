@@ -224,9 +224,9 @@ def _billing_sql(present: set[str]) -> str:
         payment_join = "LEFT JOIN pay p ON p.cid = sp.cid AND p.as_of = sp.as_of"
 
     # Customers become small integer keys: joins and windows on them are far
-    # cheaper than on id strings. Reference invoices ("the oldest invoice at
-    # most 3 / 12 months before this one") are window frames over each
-    # customer's invoices, so "the last invoice at t" carries them along.
+    # cheaper than on id strings. Each charge invoice carries its reference
+    # invoices ("the oldest invoice at most 3 / 12 months before this one",
+    # found by ASOF joins), so "the last invoice at t" brings them along.
     return f"""
         WITH ids AS (
             SELECT customer_id, CAST(row_number() OVER () AS INTEGER) AS cid
