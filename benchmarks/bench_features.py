@@ -9,9 +9,12 @@ Data comes from ``omvald generate`` (``--months`` of history, default 24:
 both reused when the folders already exist under ``--work`` (outside the
 repository). If the ``validate`` command is not available, a minimal interim
 folder (hash_slot, sorted, meta.json) is written here instead. Each run is a
-fresh subprocess, so its peak RSS (``ru_maxrss``) is the stage's own;
-seconds are the median of ``--repeats`` runs, peaks the maximum, and the
-1-minute load average is printed next to each run (the machine may be shared).
+fresh subprocess; its peak memory is the largest sum of the resident memory
+of it and its bucket workers, sampled every 0.2 s (``measure.py``); CPU
+seconds include the workers. Seconds are the median of ``--repeats`` runs,
+peaks the maximum, and the 1-minute load average is printed next to each
+run (the machine may be shared). ``--workers`` sets ``features.workers``
+(processes building buckets at once; one-bucket runs always use one).
 Targets for 1M customers: < 5 min and < 8 GB; 16 buckets < 3 GB and <= 1.2x
 the one-bucket time.
 """
@@ -31,6 +34,7 @@ import time
 from pathlib import Path
 
 import yaml
+from measure import run_sampled
 
 ROOT = Path(__file__).resolve().parents[1]
 N_DATES = 12
@@ -40,42 +44,46 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, nargs="+", default=[20_000, 1_000_000])
     parser.add_argument("--buckets", type=int, nargs="+", default=[1, 16])
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=None, help="bucket worker processes (default: features.workers)"
+    )
     parser.add_argument("--months", type=int, default=24, help="months of history to generate (default 24)")
     parser.add_argument("--repeats", type=int, default=1, help="runs per setting; seconds are the median")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "omvald-bench")
-    parser.add_argument("--child", nargs=3, metavar=("INTERIM", "OUT", "BUCKETS"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, metavar=("INTERIM", "OUT", "BUCKETS", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(Path(args.child[0]), Path(args.child[1]), int(args.child[2]))
+        _child(Path(args.child[0]), Path(args.child[1]), int(args.child[2]), int(args.child[3]))
         return
+    workers_list = args.workers or [yaml.safe_load((ROOT / "params.yaml").read_text())["features"]["workers"]]
     print(f"{os.cpu_count()} cores; {N_DATES} as-of dates; {args.months} months of history", flush=True)
     results = []
     for n in args.customers:
         interim = prepare(n, args.work, args.months)
-        for buckets in args.buckets:
+        for buckets, workers in [(b, w) for b in args.buckets for w in workers_list if w == 1 or b > 1]:
             out = args.work / f"features-{n}-{buckets}"
             runs = []
             for _ in range(args.repeats):
                 load_before = os.getloadavg()[0]
-                proc = subprocess.run(
-                    [sys.executable, __file__, "--child", str(interim), str(out), str(buckets)],
-                    capture_output=True,
-                    text=True,
+                proc, peak = run_sampled(
+                    [sys.executable, __file__, "--child", str(interim), str(out), str(buckets), str(workers)]
                 )
                 if proc.returncode != 0:
                     print(proc.stderr[-3000:], file=sys.stderr)
-                    raise SystemExit(f"features run failed for {n} customers, {buckets} buckets")
+                    raise SystemExit(f"features run failed for {n} customers, {buckets} buckets, {workers} workers")
                 run = json.loads(proc.stdout.strip().splitlines()[-1])
+                run["peak_rss_gb"] = round(peak / 1024**3, 2)
                 run["load"] = f"{load_before:.1f}-{os.getloadavg()[0]:.1f}"
                 runs.append(run)
                 print(
-                    f"  {n:,} customers, {buckets} buckets: {run['seconds']:.1f} s, peak {run['peak_rss_gb']:.2f} GB, "
-                    f"load {run['load']}",
+                    f"  {n:,} customers, {buckets} buckets, {workers} workers: {run['seconds']:.1f} s, "
+                    f"peak {run['peak_rss_gb']:.2f} GB, load {run['load']}",
                     flush=True,
                 )
             result = {
                 "customers": n,
                 "buckets": buckets,
+                "workers": workers,
                 **runs[-1],
                 "seconds": statistics.median(r["seconds"] for r in runs),
                 "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
@@ -84,11 +92,12 @@ def main() -> None:
                 "loads": [r["load"] for r in runs],
             }
             results.append(result)
-    print(f"\n{'customers':>10} {'buckets':>7} {'runs':>4} {'seconds':>8} {'cpu s':>7} {'peak GB':>8} "
+    print(f"\n{'customers':>10} {'buckets':>7} {'workers':>7} {'runs':>4} {'seconds':>8} {'cpu s':>7} {'peak GB':>8} "
           f"{'training rows':>14}  load (1 min)")  # fmt: skip
     for r in results:
         print(
-            f"{r['customers']:>10,} {r['buckets']:>7} {r['runs']:>4} {r['seconds']:>8.1f} {r['cpu_seconds']:>7.0f} "
+            f"{r['customers']:>10,} {r['buckets']:>7} {r['workers']:>7} {r['runs']:>4} {r['seconds']:>8.1f} "
+            f"{r['cpu_seconds']:>7.0f} "
             f"{r['peak_rss_gb']:>8.2f} {r['training_rows']:>14,}  {' '.join(r['loads'])}"
         )
     print("RESULTS " + json.dumps(results))
@@ -173,7 +182,7 @@ def _minimal_interim(raw: Path, interim: Path) -> None:
     (interim / "meta.json").write_text(json.dumps(meta, indent=2))
 
 
-def _child(interim: Path, out: Path, buckets: int) -> None:
+def _child(interim: Path, out: Path, buckets: int, workers: int) -> None:
     import dataclasses
 
     from omvald.config import load_config
@@ -191,19 +200,20 @@ def _child(interim: Path, out: Path, buckets: int) -> None:
     for _ in range(N_DATES - 1):
         first = month_end(first.replace(day=1) - dt.timedelta(days=1))
     cfg = load_config(ROOT / "params.yaml")
-    features = dataclasses.replace(cfg.features, n_buckets=buckets, as_of_first=first, as_of_last=last)
+    features = dataclasses.replace(cfg.features, n_buckets=buckets, workers=workers, as_of_first=first, as_of_last=last)
     cfg = dataclasses.replace(cfg, features=features)
     t0 = time.perf_counter()
     result = run_features(cfg, interim, out)
     seconds = time.perf_counter() - t0
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    peak_kb = usage.ru_maxrss
+    workers_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(
         json.dumps(
             {
                 "seconds": round(seconds, 1),
-                "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
-                "peak_rss_gb": round(peak_kb / 1024**2, 2),
+                "cpu_seconds": round(
+                    usage.ru_utime + usage.ru_stime + workers_usage.ru_utime + workers_usage.ru_stime, 1
+                ),
                 "as_of_dates": len(result["as_of_dates"]),
                 "training_rows": result["n_rows"]["training"],
                 "scoring_rows": result["n_rows"]["scoring"],

@@ -29,8 +29,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as pads
-import pyarrow.parquet as pq
 from rich.progress import Progress
 
 from omvald.buckets import N_SLOTS, slot_range
@@ -38,6 +36,7 @@ from omvald.config import Config, FeatureConfig
 from omvald.errors import ConfigError
 from omvald.features import asof, labels, registry
 from omvald.features.billing import billing_features
+from omvald.features.merge import merge_parts, write_part
 from omvald.features.segments import segment_features
 from omvald.features.spec import BucketTables
 from omvald.features.static import attribute_kinds, detect_binding_column, static_features
@@ -48,7 +47,6 @@ log = logging.getLogger(__name__)
 KEYS = ["customer_id", "as_of"]
 ALWAYS = ["segment", "tenure_months", "monthly_revenue"]
 TABLES = ("customers", "billing", "touchpoints")
-ROW_GROUP_ROWS = 100_000
 
 
 def build_features(
@@ -204,8 +202,9 @@ def plan_features(cfg: FeatureConfig, interim_dir: Path) -> FeaturePlan:
 
 def finish_output(plan: FeaturePlan, cfg: FeatureConfig, parts: Path, out: Path) -> dict[str, Any]:
     """Merge the per-bucket parts in ``parts`` into the four output files in ``out``; returns the output meta."""
-    n_training = _merge_parts(parts, out / "training.parquet", plan.schema(True), plan.labelled, labelled_only=True)
-    n_scoring = _merge_parts(parts, out / "scoring.parquet", plan.schema(False), [plan.score_date], labelled_only=False)
+    files = sorted(parts.glob("*.parquet"))
+    n_training = merge_parts(files, out / "training.parquet", plan.schema(True), plan.labelled, labelled_only=True)
+    n_scoring = merge_parts(files, out / "scoring.parquet", plan.schema(False), [plan.score_date], labelled_only=False)
     shutil.rmtree(parts)
     used, missing = registry.families(plan.entries)
     meta = plan.meta
@@ -432,31 +431,7 @@ def _write_part(frame: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.cast(schema)
     # sorted by as_of, so each date is a contiguous run of row groups (pruned on read)
-    pq.write_table(table, path, row_group_size=ROW_GROUP_ROWS)
-
-
-def _merge_parts(parts: Path, target: Path, schema: pa.Schema, dates: list[dt.date], labelled_only: bool) -> int:
-    """Concatenate all buckets' rows for ``dates`` into ``target``, sorted by as_of, customer_id.
-
-    One as-of date is in memory at a time.
-    """
-    dataset = pads.dataset(sorted(str(p) for p in parts.glob("*.parquet")), format="parquet")
-    n = 0
-    with pq.ParquetWriter(target, schema) as writer:
-        for day in sorted(dates):
-            condition = pads.field("as_of") == pa.scalar(day, pa.date32())
-            if labelled_only:
-                condition = condition & pads.field("churn").is_valid()
-            # No read-ahead: by default the scanner decodes several files' row groups
-            # at once, which (not the one date we keep) set the peak at 1M customers.
-            table = dataset.to_table(columns=schema.names, filter=condition, batch_readahead=0, fragment_readahead=1)
-            table = table.sort_by([("customer_id", "ascending")])
-            if table.schema != schema:
-                table = table.cast(schema)
-            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-            n += table.num_rows
-            del table
-    return n
+    write_part(table, path)
 
 
 def _sql_path(path: Path) -> str:
