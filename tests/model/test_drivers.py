@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import shap
 
-from omvald.explain.drivers import contributions, shap_importance, top_drivers
+from omvald.explain.drivers import contributions, driver_importance, shap_importance, top_drivers
 from omvald.model.estimators import LGBMChurnModel
 
 
@@ -115,6 +115,15 @@ def test_explain_stage_writes_plots_and_an_importance_table_for_both_models(feat
     churn = table[table["model"] == "churn"].set_index("feature")
     assert churn.loc["price_shock_pct_3m", "rank"] <= 3  # the fixture's strongest driver
     assert {"mean_abs_shap_active", "mean_abs_shap_passive", "description"} <= set(table.columns)
+    # The fake registry names no drivers: each feature is its own, with the same importance.
+    by_driver = pd.read_csv(reports_dir / "shap_driver_importance.csv")
+    assert set(by_driver["model"]) == {"churn", "phase_out"}
+    churn_drivers = by_driver[by_driver["model"] == "churn"].set_index("driver")
+    assert (churn_drivers.index == churn_drivers["features"]).all()
+    pd.testing.assert_series_equal(
+        churn_drivers["mean_abs_shap"], churn["mean_abs_shap"].rename_axis("driver"), check_exact=False
+    )
+    assert result["top_drivers"]["churn"] == list(churn.index[:5])
     assert not list(reports_dir.glob(".*"))  # no temporary files left behind
 
 
@@ -164,3 +173,24 @@ def test_explain_stage_explains_only_the_trained_models_when_phase_out_was_skipp
     table = pd.read_csv(reports_dir / "shap_importance.csv")
     assert set(table["model"]) == {"churn"}
     assert "days_late_max_180d" in set(table["feature"])  # still ranked, with no importance
+
+
+def test_driver_importance_sums_a_drivers_contributions_per_customer_before_the_mean():
+    # price_change = pct + amount: |0.3 + 0.2| = 0.5, |-0.1 + 0.1| = 0 (they cancel), 0.4, 0.3 -> mean 0.3
+    contrib = pd.DataFrame(
+        {
+            "price_shock_pct_3m": [0.3, -0.1, 0.3, 0.1],
+            "tenure_months": [0.1, -0.5, 0.2, -0.2],
+            "price_shock_amount_3m": [0.2, 0.1, 0.1, 0.2],
+            "bias": -3.0,
+        }
+    )
+    drivers = {"price_shock_pct_3m": "price_change", "price_shock_amount_3m": "price_change"}
+    imp = driver_importance(contrib, drivers, pd.Series(["active", "active", "passive", "passive"])).set_index("driver")
+    assert list(imp.index) == ["price_change", "tenure_months"]  # a feature not in the map is its own driver
+    assert imp.loc["price_change", "features"] == "price_shock_pct_3m;price_shock_amount_3m"
+    assert imp.loc["price_change", "mean_abs_shap"] == pytest.approx(0.3)
+    assert imp.loc["tenure_months", "mean_abs_shap"] == pytest.approx(0.25)
+    assert imp.loc["price_change", "mean_abs_shap_active"] == pytest.approx(0.25)
+    assert imp.loc["price_change", "mean_abs_shap_passive"] == pytest.approx(0.35)
+    assert list(imp["rank"]) == [1, 2]

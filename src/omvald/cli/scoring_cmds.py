@@ -24,7 +24,7 @@ from omvald.errors import ConfigError
 def explain(
     features_dir: Annotated[Path, typer.Argument(help="Feature tables (training.parquet, registry.json).")],
     models_dir: Annotated[Path, typer.Argument(help="Output of `omvald train` (models, split.json, run.json).")],
-    reports_dir: Annotated[Path, typer.Argument(help="Where the SHAP PNGs and shap_importance.csv go.")],
+    reports_dir: Annotated[Path, typer.Argument(help="Where the SHAP PNGs and importance CSVs go.")],
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """SHAP plots and global importance for both models on a sample of the test window."""
@@ -33,7 +33,9 @@ def explain(
     cfg = load_params(params)
     result = run_explain(cfg, features_dir, models_dir, reports_dir, tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"))
     for target, features in result["top"].items():
-        console.print(f"{target}: {result['n'][target]:,} test rows explained; top drivers: {', '.join(features)}")
+        console.print(f"{target}: {result['n'][target]:,} test rows explained; top features: {', '.join(features)}")
+        drivers = ", ".join(result["top_drivers"][target])
+        console.print(f"{target}: top drivers (features of one reason summed): {drivers}")
     console.print(f"wrote {len(result['files'])} files to {reports_dir}")
 
 

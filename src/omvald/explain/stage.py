@@ -15,7 +15,11 @@ exact contributions and writes, per trained model (``churn`` always,
 
 and one ``shap_importance.csv`` (``model, feature, description,
 mean_abs_shap, rank`` plus ``mean_abs_shap_<segment>, rank_<segment>``)
-with rows for the trained models only. A skipped model has no files (the
+with rows for the trained models only, and the same per driver in
+``shap_driver_importance.csv`` (``model, driver, features, ...``): the
+registry's ``driver`` groups the features that carry one business reason
+and their exact SHAP values are summed (:func:`driver_importance`), so a
+reason spread over correlated features is ranked as one. A skipped model has no files (the
 reason is logged; the report reads it from ``metrics/``).
 The phase-out model is explained on sampled rows of customers who did not
 churn, the population it was trained on. Each file is written atomically;
@@ -34,7 +38,8 @@ import pandas as pd
 from omvald.config import Config
 from omvald.errors import ModelError
 from omvald.explain import plots
-from omvald.explain.drivers import contributions, shap_importance
+from omvald.explain.drivers import contributions, driver_importance, shap_importance
+from omvald.features.registry import feature_drivers
 from omvald.io import atomic_path, read_json
 from omvald.model.split import Split
 from omvald.model.train import load_features, skipped_targets, trained_targets
@@ -48,9 +53,12 @@ TITLES = {"churn": "Churn within the horizon", "phase_out": "Phase-out if the cu
 def run_explain(
     cfg: Config, features_dir: Path, models_dir: Path, reports_dir: Path, tracking_uri: str | None = None
 ) -> dict[str, Any]:
-    """Explain stage; returns ``{"files", "n": {model: rows}, "top": {model: [features]}, "skipped": {model: reason}}``.
+    """Explain stage; returns ``{"files", "n", "top", "top_drivers", "skipped"}``.
 
-    ``n`` and ``top`` hold the trained models only; ``skipped`` the ones the
+    ``n`` is ``{model: rows explained}``, ``top`` ``{model: [features]}`` (the
+    dependence-plot features), ``top_drivers`` ``{model: [drivers]}`` (the
+    5 highest ranked) and ``skipped`` ``{model: reason}``. ``n``, ``top`` and
+    ``top_drivers`` hold the trained models only; ``skipped`` the ones the
     train stage left out, with its reason.
 
     ``tracking_uri`` overrides the one recorded in ``run.json`` (the CLI
@@ -61,8 +69,9 @@ def run_explain(
     test = _test_window(fs.frame, models_dir)
     sample = test.sample(n=min(cfg.explain.sample_size, len(test)), random_state=cfg.seed).sort_index()
     descriptions = {f["name"]: f.get("description") or f["name"] for f in fs.registry}
+    drivers = feature_drivers(fs.registry)
     files: list[Path] = []
-    tables, n_rows, top = [], {}, {}
+    tables, driver_tables, n_rows, top, top_drivers = [], [], {}, {}, {}
     skipped = skipped_targets(models_dir)
     for target, reason in skipped.items():
         log.info("explain: %s model skipped in training, nothing to explain: %s", target, reason)
@@ -76,6 +85,10 @@ def run_explain(
         importance.insert(0, "model", target)
         importance.insert(2, "description", importance["feature"].map(descriptions).fillna(importance["feature"]))
         tables.append(importance)
+        by_driver = driver_importance(contrib, drivers, segment)
+        by_driver.insert(0, "model", target)
+        driver_tables.append(by_driver)
+        top_drivers[target] = by_driver["driver"].head(5).tolist()
         n_rows[target] = len(rows)
         top[target] = _plottable(importance["feature"], X).head(cfg.explain.dependence_plots).tolist()
         log.info("explain: %s on %d sampled test rows", target, len(rows))
@@ -95,12 +108,18 @@ def run_explain(
             with atomic_path(reports_dir / name) as tmp:
                 plots.save(fig, tmp)
             files.append(reports_dir / name)
-    csv_path = reports_dir / "shap_importance.csv"
-    with atomic_path(csv_path) as tmp:
-        pd.concat(tables, ignore_index=True).to_csv(tmp, index=False)
-    files.append(csv_path)
+    for name, parts in (("shap_importance.csv", tables), ("shap_driver_importance.csv", driver_tables)):
+        with atomic_path(reports_dir / name) as tmp:
+            pd.concat(parts, ignore_index=True).to_csv(tmp, index=False)
+        files.append(reports_dir / name)
     _log_artifacts(models_dir / "run.json", files, tracking_uri)
-    return {"files": [str(f) for f in files], "n": n_rows, "top": top, "skipped": skipped}
+    return {
+        "files": [str(f) for f in files],
+        "n": n_rows,
+        "top": top,
+        "top_drivers": top_drivers,
+        "skipped": skipped,
+    }
 
 
 def _plottable(features: pd.Series, X: pd.DataFrame) -> pd.Series:

@@ -24,8 +24,38 @@ PAYMENT_WINDOW_DAYS = 180
 PRICE_INCREASE_MIN_PCT = 0.5  # smaller moves are rounding, not a price rise
 
 
+# The business reason each billing feature speaks for (FeatureSpec.driver). A price rise shows in
+# five correlated columns; the driver-level SHAP importance sums them so the reason is not split.
+DRIVERS = {
+    "spend": (
+        "monthly_revenue",
+        "amount_mean_3m",
+        "amount_mean_6m",
+        "amount_mean_12m",
+        "credit_notes_12m",
+        "invoices_12m",
+        "days_since_last_invoice",
+        "plan_last",
+        "products_last",
+        "usage_mean_3m",
+    ),
+    "price_change": (
+        "price_shock_pct_3m",
+        "price_shock_amount_3m",
+        "price_shock_pct_12m",
+        "price_increases_12m",
+        "price_increase_max_pct_12m",
+    ),
+    "loyalty_gap": ("loyalty_gap_pct", "loyalty_gap_growth_12m"),
+    "payment": ("days_late_max_180d", "days_late_mean_180d", "unpaid_invoices_180d"),
+    "downsizing": ("amount_trend_6m", "plan_changes_12m", "downgrades_12m", "products_change_6m", "usage_trend_6m"),
+}
+_DRIVER_OF = {name: driver for driver, names in DRIVERS.items() for name in names}
+
+
 def _spec(name: str, family: str, description: str, unit: str, requires: tuple[str, ...], kind: str = "numeric"):
-    return FeatureSpec(name, family, description, unit, kind, tuple(("billing", c) for c in requires))
+    requires_billing = tuple(("billing", c) for c in requires)
+    return FeatureSpec(name, family, description, unit, kind, requires_billing, driver=_DRIVER_OF[name])
 
 
 def billing_feature_specs(cfg: FeatureConfig, columns: dict[str, list[str]]) -> list[FeatureSpec]:

@@ -31,9 +31,10 @@ class RegistryEntry:
     missing_reason: str | None = None
 
     def record(self) -> dict[str, Any]:
-        """The registry.json row: name, family, description, unit, kind, available, missing_reason."""
+        """The registry.json row: name, family, description, unit, kind, driver, available, missing_reason."""
         spec = asdict(self.spec)
         spec.pop("requires")
+        spec["driver"] = self.spec.driver or self.spec.name
         return {**spec, "available": self.available, "missing_reason": self.missing_reason}
 
 
@@ -90,6 +91,11 @@ def families(entries: list[RegistryEntry]) -> tuple[list[str], dict[str, str]]:
             reasons[e.spec.family] = e.missing_reason or "unavailable"
     missing = {f: r for f, r in reasons.items() if f not in used}
     return list(used), missing
+
+
+def feature_drivers(registry: list[dict[str, Any]]) -> dict[str, str]:
+    """``{feature: driver}`` from a loaded registry.json; a feature without one (older files) is its own driver."""
+    return {f["name"]: f.get("driver") or f["name"] for f in registry}
 
 
 def describe(name: str, registry: list[dict[str, Any]] | list[RegistryEntry] | None = None) -> str:

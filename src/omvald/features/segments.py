@@ -151,6 +151,7 @@ def segment_feature_specs(cfg: FeatureConfig, columns: dict[str, list[str]]) -> 
             f"customer-initiated touchpoints per 30 days over the last {rule.window_days} days (opens count half)",
             "count",
             requires=req,
+            driver="engagement",
         ),
         FeatureSpec(
             active_events_name(cfg),
@@ -158,6 +159,7 @@ def segment_feature_specs(cfg: FeatureConfig, columns: dict[str, list[str]]) -> 
             f"touchpoints the customer started, last {rule.window_days} days",
             "count",
             requires=req,
+            driver="engagement",
         ),
         FeatureSpec(
             "is_active",
@@ -165,6 +167,7 @@ def segment_feature_specs(cfg: FeatureConfig, columns: dict[str, list[str]]) -> 
             f"seeks contact: at least {rule.min_active_events} self-started touchpoints in {rule.window_days} days",
             "flag",
             requires=req,
+            driver="engagement",
         ),
     ]
 

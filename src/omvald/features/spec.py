@@ -16,6 +16,11 @@ class FeatureSpec:
     "count", "share", "flag", "months", "category"). ``requires`` lists the
     (table, column) pairs that must be present in the input for the feature
     to exist; a family whose columns are absent is left out, not filled.
+    ``driver`` is the business reason the feature speaks for (``price_change``,
+    ``complaint``, ``binding``...): one reason is often spread over several
+    correlated features (a price rise in %, in money, vs 3 and 12 months), and
+    the driver-level SHAP importance sums their contributions. Empty: the
+    feature is a driver of its own.
     """
 
     name: str
@@ -24,6 +29,7 @@ class FeatureSpec:
     unit: str
     kind: str = "numeric"  # numeric | categorical
     requires: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    driver: str = ""
 
 
 @dataclass(frozen=True)

@@ -76,13 +76,23 @@ def static_feature_specs(
     kinds = kinds or {}
     specs = [
         FeatureSpec(
-            "tenure_months", "tenure", "months since signup", "months", requires=(("customers", "signup_date"),)
+            "tenure_months",
+            "tenure",
+            "months since signup",
+            "months",
+            requires=(("customers", "signup_date"),),
+            driver="tenure",
         )
     ]
     binding_req = (("customers", binding_column or "<a contract term column>"),)
     specs += [
         FeatureSpec(
-            "binding_months_left", "binding", "months left of the binding period", "months", requires=binding_req
+            "binding_months_left",
+            "binding",
+            "months left of the binding period",
+            "months",
+            requires=binding_req,
+            driver="binding",
         ),
         FeatureSpec(
             "months_since_binding_end",
@@ -90,6 +100,7 @@ def static_feature_specs(
             "months since the binding period ended",
             "months",
             requires=binding_req,
+            driver="binding",
         ),
     ]
     for col in attribute_columns(columns):

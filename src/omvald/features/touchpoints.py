@@ -45,6 +45,19 @@ PRICE_RISE_REACTION_DAYS = 30
 # Self-service and answers to our messages are customer-initiated but not a contact.
 NOT_A_CONTACT = frozenset({"sent", "opened", "clicked", "login", "survey", "nps"})
 NPS_CATEGORIES = ("promoter", "passive", "detractor")
+# The business reason a count of each event speaks for (FeatureSpec.driver), on every channel and
+# window: 13 complaint columns are one reason. Events outside this map are a driver of their own.
+EVENT_DRIVERS = {
+    "sent": "outreach",
+    "opened": "engagement",
+    "clicked": "engagement",
+    "login": "engagement",
+    "contact": "service_contact",
+    "complaint": "complaint",
+    "survey": "satisfaction",
+    "nps": "satisfaction",
+    "downgrade_request": "downsizing",
+}
 
 
 def _slug(value: str) -> str:
@@ -59,6 +72,11 @@ def _vocab(configured: tuple[str, ...], default: tuple[str, ...], required: tupl
         if slug and slug != OTHER and slug not in out:
             out.append(slug)
     return [*out, OTHER]
+
+
+def event_driver(event: str) -> str:
+    """The driver of count features of ``event`` (``complaint`` -> ``complaint``; unknown -> ``<event>_events``)."""
+    return EVENT_DRIVERS.get(event, f"{event}_events")
 
 
 def channel_vocab(cfg: FeatureConfig) -> list[str]:
@@ -114,6 +132,7 @@ def touchpoint_feature_specs(cfg: FeatureConfig, columns: dict[str, list[str]]) 
                     f"{what}, last {PIVOT_WINDOW} days",
                     "count",
                     requires=ch_ev,
+                    driver=event_driver(event),
                 )
             )
     for days in EVENT_WINDOWS:
@@ -125,6 +144,7 @@ def touchpoint_feature_specs(cfg: FeatureConfig, columns: dict[str, list[str]]) 
                     f"'{event}' events on any channel, last {days} days",
                     "count",
                     requires=ev,
+                    driver=event_driver(event),
                 )
             )
     for days in EVENT_WINDOWS:
@@ -135,6 +155,7 @@ def touchpoint_feature_specs(cfg: FeatureConfig, columns: dict[str, list[str]]) 
                 f"contacts the customer started (call, chat, complaint...), last {days} days",
                 "count",
                 requires=ev,
+                driver="service_contact",
             )
         )
     specs.append(
@@ -144,6 +165,7 @@ def touchpoint_feature_specs(cfg: FeatureConfig, columns: dict[str, list[str]]) 
             f"days since the customer last contacted us (empty if not in {cfg.lookback_days} days)",
             "days",
             requires=ev,
+            driver="service_contact",
         )
     )
     for days in RATE_WINDOWS:
@@ -154,6 +176,7 @@ def touchpoint_feature_specs(cfg: FeatureConfig, columns: dict[str, list[str]]) 
                 f"e-mails opened per e-mail sent, last {days} days",
                 "share",
                 requires=ch_ev,
+                driver="engagement",
             )
         )
         specs.append(
@@ -163,6 +186,7 @@ def touchpoint_feature_specs(cfg: FeatureConfig, columns: dict[str, list[str]]) 
                 f"e-mails clicked per e-mail sent, last {days} days",
                 "share",
                 requires=ch_ev,
+                driver="engagement",
             )
         )
     if _has(columns, "billing", "customer_id", "invoice_date", "amount"):
@@ -173,6 +197,7 @@ def touchpoint_feature_specs(cfg: FeatureConfig, columns: dict[str, list[str]]) 
                 f"contacts within {PRICE_RISE_REACTION_DAYS} days after a higher invoice, last 90 days",
                 "count",
                 requires=(*ev, ("billing", "invoice_date"), ("billing", "amount")),
+                driver="price_change",  # the customer's reaction to a price rise
             )
         )
     if _has(columns, "touchpoints", "value"):
@@ -184,6 +209,7 @@ def touchpoint_feature_specs(cfg: FeatureConfig, columns: dict[str, list[str]]) 
                 "last answer to 'would you recommend us' (0-10), last 12 months",
                 "score 0-10",
                 requires=req,
+                driver="satisfaction",
             ),
             FeatureSpec(
                 "nps_mean_12m",
@@ -191,6 +217,7 @@ def touchpoint_feature_specs(cfg: FeatureConfig, columns: dict[str, list[str]]) 
                 "average recommendation answer (0-10), last 12 months",
                 "score 0-10",
                 requires=req,
+                driver="satisfaction",
             ),
             FeatureSpec(
                 "nps_trend_12m",
@@ -198,6 +225,7 @@ def touchpoint_feature_specs(cfg: FeatureConfig, columns: dict[str, list[str]]) 
                 "last answer minus the average of earlier answers, last 12 months",
                 "score 0-10",
                 requires=req,
+                driver="satisfaction",
             ),
             FeatureSpec(
                 "nps_category_last",
@@ -206,6 +234,7 @@ def touchpoint_feature_specs(cfg: FeatureConfig, columns: dict[str, list[str]]) 
                 "category",
                 kind="categorical",
                 requires=req,
+                driver="satisfaction",
             ),
         ]
     names = [s.name for s in specs]
