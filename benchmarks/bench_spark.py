@@ -1,29 +1,54 @@
-"""Features stage: local engine (1 and 16 buckets) vs Spark local[2], time and peak memory.
+"""Features stage: local engine (buckets x workers) vs Spark local[2], time and peak memory.
 
     python benchmarks/bench_spark.py --customers 20000 [--work /tmp/omvald-bench]
+    python benchmarks/bench_spark.py --interim /tmp/bench/interim_1m_24m   # an existing `omvald validate` output
 
-Builds a synthetic interim folder (24 months) once, then runs each engine
+Builds a synthetic interim folder (24 months) once, or reuses ``--interim``
+(then the 12 as-of dates are the month ends up to its meta.json
+``data_end``), then runs each engine
 in its own subprocess over 12 monthly as-of dates while a sampler sums the
 RSS of that subprocess and all its descendants (for Spark: the driver, the
 JVM and the Python workers) every 0.2 s. Prints one JSON line per run and a
 table; seconds include the Spark session start-up, reported separately.
+
+Modes (``--modes``, comma-separated): ``local-B`` = the local engine with B
+buckets one at a time, ``local-BwW`` = B buckets in W worker processes,
+``spark-local[2]`` = Spark with ``--spark-buckets`` buckets (default 16).
+At 1M customers one bucket does not fit in 24 GB; use e.g.
+``--modes local-32w2,spark-local[2] --spark-buckets 32``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import datetime as dt
 import json
-import subprocess
+import os
+import re
 import sys
-import threading
 import time
 from pathlib import Path
 
-import psutil
+from measure import run_sampled
 
-MODES = ("local-1", "local-16", "spark-local[2]")
+MODES = ("local-1", "local-16", "local-16w2", "spark-local[2]")
+LOCAL_MODE = re.compile(r"local-(\d+)(?:w(\d+))?$")
 AS_OF_FIRST, AS_OF_LAST = "2024-01-31", "2024-12-31"  # 12 month ends of the generated 2023-2024 data
+N_DATES = 12
+
+
+def as_of_range(interim: Path) -> tuple[str, str]:
+    """The first and last of the ``N_DATES`` month ends up to the interim ``data_end``."""
+    from omvald.features.asof import month_end
+
+    data_end = dt.date.fromisoformat(str(json.loads((interim / "meta.json").read_text())["data_end"])[:10])
+    last = month_end(data_end)
+    if last > data_end:  # data_end inside a month: the month before is the last whole one
+        last = month_end(data_end.replace(day=1) - dt.timedelta(days=1))
+    first = last.replace(day=1)
+    for _ in range(N_DATES - 1):
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    return month_end(first).isoformat(), last.isoformat()
 
 
 def make_interim(folder: Path, n_customers: int) -> None:
@@ -33,12 +58,14 @@ def make_interim(folder: Path, n_customers: int) -> None:
     write_interim(folder, n_customers)
 
 
-def run_one(mode: str, interim: Path, out: Path) -> dict:
+def run_one(mode: str, interim: Path, out: Path, as_of: tuple[str, str], spark_buckets: int) -> dict:
     """Runs inside the measured subprocess."""
     from omvald.config import config_from_dict
 
-    n_buckets = 16 if mode != "local-1" else 1
-    cfg = config_from_dict({"features": {"n_buckets": n_buckets, "as_of_first": AS_OF_FIRST, "as_of_last": AS_OF_LAST}})
+    local = LOCAL_MODE.match(mode)
+    n_buckets, workers = (int(local[1]), int(local[2] or 1)) if local else (spark_buckets, 1)
+    features = {"n_buckets": n_buckets, "workers": workers, "as_of_first": as_of[0], "as_of_last": as_of[1]}
+    cfg = config_from_dict({"features": features})
     t0 = time.perf_counter()
     session_s = 0.0
     if mode.startswith("spark"):
@@ -55,34 +82,18 @@ def run_one(mode: str, interim: Path, out: Path) -> dict:
     return {"seconds": time.perf_counter() - t0, "session_seconds": session_s, "rows": meta["n_rows"]}
 
 
-def tree_rss(proc: psutil.Process) -> int:
-    total = 0
-    for p in [proc, *proc.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):  # a worker may exit between listing and reading
-            total += p.memory_info().rss
-    return total
-
-
-def measure(mode: str, interim: Path, work: Path) -> dict:
+def measure(mode: str, interim: Path, work: Path, as_of: tuple[str, str], spark_buckets: int) -> dict:
     out = work / f"features-{mode.replace('[', '').replace(']', '')}"
     cmd = [sys.executable, __file__, "--one", mode, "--interim", str(interim), "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    ps, peak, done = psutil.Process(proc.pid), [0], threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], tree_rss(ps))
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    stdout, _ = proc.communicate()
-    done.set()
-    sampler.join()
+    cmd += ["--as-of", ",".join(as_of), "--spark-buckets", str(spark_buckets)]
+    load_before = os.getloadavg()[0]
+    proc, peak = run_sampled(cmd)
+    load = f"{load_before:.1f}-{os.getloadavg()[0]:.1f}"
     if proc.returncode:
+        print(proc.stderr[-3000:], file=sys.stderr)
         raise SystemExit(f"{mode} failed ({proc.returncode})")
-    result = json.loads(stdout.strip().splitlines()[-1])
-    return {"mode": mode, **result, "peak_rss_mb": round(peak[0] / 2**20)}
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"mode": mode, **result, "peak_rss_mb": round(peak / 2**20), "load": load}
 
 
 def main() -> None:
@@ -90,23 +101,32 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--work", type=Path, default=Path("/tmp/omvald-bench-spark"))
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--spark-buckets", type=int, default=16)
     parser.add_argument("--one", help=argparse.SUPPRESS)
-    parser.add_argument("--interim", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--interim", type=Path, help="Reuse this interim folder (omvald validate output) instead of generating one."
+    )
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--as-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, args.interim, args.out)))
+        print(json.dumps(run_one(args.one, args.interim, args.out, tuple(args.as_of.split(",")), args.spark_buckets)))
         return
-    interim = args.work / f"interim-{args.customers}"
-    if not (interim / "meta.json").exists():
-        make_interim(interim, args.customers)
+    if args.interim is not None:
+        interim, as_of = args.interim, as_of_range(args.interim)
+        customers = json.loads((interim / "meta.json").read_text())["rows"]["customers"]
+    else:
+        interim, as_of, customers = args.work / f"interim-{args.customers}", (AS_OF_FIRST, AS_OF_LAST), args.customers
+        if not (interim / "meta.json").exists():
+            make_interim(interim, args.customers)
+    args.work.mkdir(parents=True, exist_ok=True)
     rows = []
     for mode in args.modes.split(","):
-        rows.append(measure(mode, interim, args.work))
-        print(json.dumps({"customers": args.customers, **rows[-1]}), flush=True)
-    print(f"\n{'mode':<16}{'seconds':>10}{'of which session':>18}{'peak RSS MB':>13}")
+        rows.append(measure(mode, interim, args.work, as_of, args.spark_buckets))
+        print(json.dumps({"customers": customers, "as_of": as_of, **rows[-1]}), flush=True)
+    print(f"\n{'mode':<16}{'seconds':>10}{'of which session':>18}{'peak RSS MB':>13}  load (1 min)")
     for r in rows:
-        print(f"{r['mode']:<16}{r['seconds']:>10.1f}{r['session_seconds']:>18.1f}{r['peak_rss_mb']:>13}")
+        print(f"{r['mode']:<16}{r['seconds']:>10.1f}{r['session_seconds']:>18.1f}{r['peak_rss_mb']:>13}  {r['load']}")
 
 
 if __name__ == "__main__":

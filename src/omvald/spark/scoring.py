@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 
 from omvald.config import Config, FeatureConfig
+from omvald.data.validate import validate_rows
 from omvald.errors import DataContractError
 from omvald.features import build
 from omvald.features.spec import BucketTables
@@ -40,6 +41,16 @@ from omvald.scoring import score as sc
 from omvald.scoring import stage
 from omvald.scoring.select import ExplainPolicy, parse_explain_policy, select_for_explanation, top_n_positions
 from omvald.spark.features import apply_per_bucket, bucket_task, bucketed_interim, interim_schemas, raise_user_error
+from omvald.spark.validate import (
+    RawFile,
+    Validated,
+    file_paths,
+    find_raw_files,
+    raw_frames,
+    stacked_raw,
+    validate_on_spark,
+    with_attribute_kinds,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -182,25 +193,75 @@ def run_score_spark(
         raise
     finally:
         models.unpersist()
+    summary = _write_scores(cfg, table, schema, as_of, policy, model_source, output, clock, str(interim_dir))
+    if summary_path is not None:
+        write_json(summary, summary_path)
+    return summary
+
+
+def _write_scores(
+    cfg: Config,
+    table: pa.Table,
+    schema: pa.Schema,
+    as_of: dt.date,
+    policy: ExplainPolicy,
+    model_source: str,
+    output: Path,
+    clock: stage.PhaseClock,
+    source: str,
+) -> dict[str, Any]:
+    """Sort the collected scores, keep the global top N's reasons, write ``output``; return the summary."""
     if table.num_rows == 0:
         raise DataContractError(
             "customers",
             None,
-            f"no customer is in the population at the as-of date {as_of}; choose another --as-of",
-            path=str(interim_dir),
+            f"no customer is in the population at the as-of date {as_of} (signed up on or before it and, "
+            "for a contractual business, not churned by then; for a non-contractual one, an invoice in the "
+            "lookback window); choose another --as-of",
+            path=source,
         )
-
     clock.enter("write")
     result = table.cast(schema).to_pandas().sort_values("customer_id", kind="stable", ignore_index=True)
     result = result.astype({c: "str" for c in result.columns if schema.field(c).type == pa.string()})
     if policy.is_global:
         result = keep_global_top(result, int(policy.value or 0))
     write_table(result, output)
-    summary = stage.summarize(result, as_of, policy, model_source, [], clock.stop())
-    summary.update(input=str(interim_dir), output=str(output), engine="spark")
-    if summary_path is not None:
-        write_json(summary, summary_path)
+    tiers = [*sorted(cfg.score.risk_tiers, key=lambda t: -float(cfg.score.risk_tiers[t])), "low"]
+    summary = stage.summarize(result, as_of, policy, model_source, [], clock.stop(), tiers)
+    summary.update(input=source, output=str(output), engine="spark")
     return summary
+
+
+def score_raw_bucket(
+    tables: dict[str, pd.DataFrame],
+    raw_customers: pd.DataFrame | None,
+    *,
+    validated: Validated,
+    empty_tables: list[str],
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """:func:`score_bucket` on one bucket's validated tables, given the facts decided on the whole tables."""
+    tables = dict(tables)
+    kinds = {c: k for c, k in validated.attribute_kinds.items() if c in tables["customers"]}
+    tables["customers"] = with_attribute_kinds(tables["customers"], raw_customers, kinds)
+    if empty_tables:  # empty in the whole input, not just in this bucket: as run_score does
+        filled, _ = stage.complete_empty_tables({t: tables[t] for t in empty_tables}, {})
+        tables.update(filled)
+    return score_bucket(BucketTables(**tables), **kwargs)
+
+
+def _raw_score_task(
+    files: dict[str, RawFile | None], data_cfg: Any, validate_as_of: dt.date | None, out_schema: pa.Schema, **kwargs
+):
+    paths = file_paths(files)
+
+    def run(batch: pa.Table) -> pa.Table:
+        raw = raw_frames(batch, files)
+        tables, *_ = validate_rows(raw, data_cfg, validate_as_of, paths, whole=False)
+        result = score_raw_bucket(tables, raw["customers"], **kwargs)
+        return pa.Table.from_pandas(result[out_schema.names], preserve_index=False).cast(out_schema)
+
+    return run
 
 
 def run_score_spark_on_folder(
@@ -210,20 +271,85 @@ def run_score_spark_on_folder(
     master: str,
     *,
     as_of: dt.date | None = None,
-    **kwargs: Any,
+    explain: str | None = None,
+    models_dir: Path = Path("models"),
+    model_uri: str | None = None,
+    tracking_uri: str | None = None,
+    summary_path: Path | None = None,
+    spark: SparkSession | None = None,
 ) -> dict[str, Any]:
-    """``omvald score --engine spark`` on a folder of contract files.
+    """``omvald score --engine spark`` on a folder of contract files: :func:`omvald.scoring.stage.run_score` on Spark.
 
-    The files are validated with the same rules as on one machine (into a
-    temporary interim folder, so bad input fails before Spark starts and
-    nothing is written), then every bucket is scored on Spark by
-    :func:`run_score_spark`.
+    The files are read and validated by Spark, bucket by bucket
+    (:mod:`omvald.spark.validate`): bad input raises the local engine's
+    :class:`~omvald.errors.DataContractError` (same text) and writes nothing.
+    Then a second pass over the same (cached) rows validates and scores each
+    bucket with the facts decided on the whole input (end of data, attribute
+    kinds, binding column). Same output file and summary as the local engine
+    (the summary lists no data warnings).
     """
-    import tempfile
+    from omvald.features.static import detect_binding_column
+    from omvald.spark.session import spark_session
 
-    from omvald.data.validate import run_validate
+    policy = parse_explain_policy(explain if explain is not None else cfg.score.explain)
+    output, input_dir = Path(output), Path(input_dir)
+    stage._check_output(output)
+    clock = stage.PhaseClock()
+    clock.enter("load_models")
+    churn_model, phase_out_model, model_source = stage.load_models(Path(models_dir), model_uri, tracking_uri)
 
-    with tempfile.TemporaryDirectory(prefix="omvald-score-") as tmp:
-        interim = Path(tmp) / "interim"
-        run_validate(cfg, input_dir, interim, profile_path=Path(tmp) / "profile.json", as_of=as_of)
-        return run_score_spark(cfg, interim, output, master, as_of=as_of, **kwargs)
+    clock.enter("read_validate")
+    files = find_raw_files(input_dir, cfg.data)
+    n_buckets = cfg.score.chunk_buckets or cfg.features.n_buckets
+    spark = spark or spark_session(master, n_buckets=n_buckets, java=cfg.spark.java)
+    stacked = stacked_raw(spark, files, n_buckets).persist()
+    models = None
+    try:
+        validated = validate_on_spark(spark, stacked, files, cfg.data, as_of)
+        meta = validated.meta
+        score_date = as_of or stage._as_date(meta["data_end"])
+        # The facts run_score takes from the whole tables, from the buckets' summaries instead.
+        empty = [t for t in ("billing", "touchpoints") if meta["rows"][t] == 0]
+        templates = {t: pd.DataFrame(columns=[c for c in meta["columns"][t]]) for t in empty}
+        _, meta = stage.complete_empty_tables(templates, meta)
+        text = [c for c, k in validated.attribute_kinds.items() if k == "string"]
+        meta["binding_column"] = detect_binding_column(
+            {c: validated.distinct[c] for c in text if validated.distinct[c] is not None}
+        )
+        dtypes = {"number": "float64", "bool": "bool", "string": "str"}
+        customers = pd.DataFrame({c: pd.Series(dtype=dtypes[k]) for c, k in validated.attribute_kinds.items()})
+        meta = stage._business_meta(
+            meta, {"customers": customers, "billing": pd.DataFrame(), "touchpoints": pd.DataFrame()}
+        )
+
+        clock.enter("spark")
+        models = spark.sparkContext.broadcast((churn_model, phase_out_model))
+        schema = output_schema()
+        task = _raw_score_task(
+            files,
+            cfg.data,
+            as_of,
+            schema,
+            validated=validated,
+            empty_tables=empty,
+            as_of=score_date,
+            fcfg=cfg.features,
+            meta=meta,
+            models=models,
+            policy=policy,
+            risk_tiers=dict(cfg.score.risk_tiers),
+            specs=stage._specs(cfg, meta),
+        )
+        try:
+            table = apply_per_bucket(stacked, task, schema).drop("bucket").toArrow()
+        except Exception as exc:
+            raise_user_error(exc)
+            raise
+    finally:
+        stacked.unpersist()
+        if models is not None:
+            models.unpersist()
+    summary = _write_scores(cfg, table, schema, score_date, policy, model_source, output, clock, str(input_dir))
+    if summary_path is not None:
+        write_json(summary, summary_path)
+    return summary
