@@ -86,6 +86,15 @@ def _inputs(**overrides) -> ReportInputs:
                 "rank": [1, 2, 1],
             }
         ),
+        shap_driver_importance=pd.DataFrame(
+            {
+                "model": ["churn", "churn"],
+                "driver": ["price_change", "tenure_months"],
+                "features": ["price_shock_pct_3m;price_increases_12m", "tenure_months"],
+                "mean_abs_shap": [0.47, 0.22],
+                "rank": [1, 2],
+            }
+        ),
         segments=pd.DataFrame({"segment": ["active", "passive"], "customers": [700, 800], "churn_rate": [0.05, 0.13]}),
         nps_monthly=pd.DataFrame(
             {
@@ -244,3 +253,10 @@ def test_scoring_section_shows_the_summary_numbers_by_tier_and_segment():
     scoring = render_report(_inputs()).split("id='scoring'")[1].split("</section>")[0]
     assert "<b>1,500</b>customers scored" in scoring and "<b>123,457</b>revenue at risk" in scoring
     assert "<td>high</td><td>active</td><td>40</td><td>30</td><td>5,000</td>" in scoring
+
+
+def test_drivers_table_lists_each_driver_with_its_features():
+    page = render_report(_inputs())
+    section = page[page.index("Top drivers") : page.index("Top features")]
+    assert "price_change" in section and "price_shock_pct_3m, price_increases_12m" in section
+    assert "0.470" in section

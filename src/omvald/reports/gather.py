@@ -60,6 +60,7 @@ class ReportInputs:
     targets: dict[str, TargetResults]
     explain_images: dict[str, bytes] = field(default_factory=dict)
     shap_importance: pd.DataFrame | None = None
+    shap_driver_importance: pd.DataFrame | None = None
     segments: pd.DataFrame | None = None
     nps_monthly: pd.DataFrame | None = None
     nps_overall: dict[str, Any] | None = None
@@ -266,17 +267,21 @@ def read_split(models_dir: Path) -> dict[str, Any] | None:
     }
 
 
-def read_explain(explain_dir: Path, missing: dict[str, str]) -> tuple[dict[str, bytes], pd.DataFrame | None]:
-    """SHAP images (``*.png``, by file name) and ``shap_importance.csv`` from the explain stage."""
+def read_explain(
+    explain_dir: Path, missing: dict[str, str]
+) -> tuple[dict[str, bytes], pd.DataFrame | None, pd.DataFrame | None]:
+    """SHAP images (``*.png``, by file name), ``shap_importance.csv`` and ``shap_driver_importance.csv``."""
     if not explain_dir.exists():
         missing["explain"] = f"{explain_dir} not found (run `omvald explain`)."
-        return {}, None
+        return {}, None, None
     images = {p.name: p.read_bytes() for p in sorted(explain_dir.glob("*.png"))}
-    importance_path = explain_dir / "shap_importance.csv"
-    importance = pd.read_csv(importance_path) if importance_path.exists() else None
-    if importance is None:
-        missing["shap_importance"] = f"{importance_path} not found."
-    return images, importance
+    tables = []
+    for name in ("shap_importance", "shap_driver_importance"):
+        path = explain_dir / f"{name}.csv"
+        tables.append(pd.read_csv(path) if path.exists() else None)
+        if tables[-1] is None:
+            missing[name] = f"{path} not found."
+    return images, tables[0], tables[1]
 
 
 def gather(
@@ -300,7 +305,7 @@ def gather(
     """
     notes: dict[str, str] = dict(missing or {})
     targets = targets or read_targets(paths)
-    images, importance = read_explain(paths.explain, notes)
+    images, importance, driver_importance = read_explain(paths.explain, notes)
     training, scoring = frames if frames is not None else read_feature_frames(paths.features, notes)
     segments = segment_summary(training, scoring)
     return ReportInputs(
@@ -308,6 +313,7 @@ def gather(
         targets=targets,
         explain_images=images,
         shap_importance=importance,
+        shap_driver_importance=driver_importance,
         segments=segments if not segments.empty else None,
         nps_monthly=nps_monthly,
         nps_overall=nps_overall,

@@ -190,9 +190,19 @@ def _drivers(inputs: ReportInputs) -> str:
             )
     else:
         parts.append(_na(inputs.missing.get("explain", "No SHAP plots in reports/explain.")))
+    by_driver = inputs.shap_driver_importance
+    if by_driver is not None and not by_driver.empty:
+        parts.append(
+            "<h3>Top drivers (mean |SHAP| of the features of one reason, summed per customer)</h3>"
+            + _top_drivers_table(
+                by_driver.assign(features=by_driver["features"].str.replace(";", ", ")),
+                key="driver",
+                extra=["features"],
+            )
+        )
     imp = inputs.shap_importance
     if imp is not None and not imp.empty:
-        parts.append("<h3>Top drivers (mean |SHAP|)</h3>" + _top_drivers_table(imp))
+        parts.append("<h3>Top features (mean |SHAP|)</h3>" + _top_drivers_table(imp))
     else:
         parts.append(_na(inputs.missing.get("shap_importance", "No shap_importance.csv.")))
     parts += [_skipped(res) for res in inputs.targets.values() if res.skipped is not None]
@@ -424,11 +434,11 @@ def _metrics_table(df: pd.DataFrame, slices: Iterable[str] | None, row_label: st
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _top_drivers_table(imp: pd.DataFrame, k: int = 10) -> str:
+def _top_drivers_table(imp: pd.DataFrame, k: int = 10, key: str = "feature", extra: list[str] | None = None) -> str:
     value_col = next((c for c in imp.columns if "shap" in c.lower() or "importance" in c.lower()), imp.columns[-1])
     target_col = next((c for c in ("target", "model") if c in imp.columns), None)
-    feature_col = "feature" if "feature" in imp.columns else imp.columns[0]
-    extra = [c for c in ("description", "family") if c in imp.columns]
+    feature_col = key if key in imp.columns else imp.columns[0]
+    extra = [c for c in (extra or ["description", "family"]) if c in imp.columns]
     if target_col is None:
         top = imp.sort_values(value_col, ascending=False).head(k)
         return _table(top[[feature_col, *extra, value_col]], {value_col: "3"})
