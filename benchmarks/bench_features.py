@@ -77,7 +77,8 @@ def main() -> None:
                 runs.append(run)
                 print(
                     f"  {n:,} customers, {buckets} buckets, {workers} workers: {run['seconds']:.1f} s, "
-                    f"peak {run['peak_rss_gb']:.2f} GB, load {run['load']}",
+                    f"peak {run['peak_rss_gb']:.2f} GB (stage process alone {run['stage_process_peak_gb']:.2f} GB), "
+                    f"load {run['load']}",
                     flush=True,
                 )
             result = {
@@ -211,6 +212,7 @@ def _child(interim: Path, out: Path, buckets: int, workers: int) -> None:
         json.dumps(
             {
                 "seconds": round(seconds, 1),
+                "stage_process_peak_gb": round(usage.ru_maxrss / 1024**2, 2),
                 "cpu_seconds": round(
                     usage.ru_utime + usage.ru_stime + workers_usage.ru_utime + workers_usage.ru_stime, 1
                 ),

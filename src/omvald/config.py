@@ -136,6 +136,7 @@ class TrainConfig:
     test_dates: int = 3
     calibration: str = "auto"
     snapshot_test_share: float = 0.25
+    customer_share: float = 1.0
     churn: LGBMParams = LGBMParams()
     phase_out: LGBMParams = LGBMParams()
 

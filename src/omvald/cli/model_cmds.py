@@ -98,7 +98,13 @@ def promote(
     ctx = context_from_env(cfg.mlflow, os.environ)
     targets = ("churn", "phase_out") if model == "all" else (model,)
     for decision in run_promote(
-        features_dir, models_dir, ctx.tracking_uri, metric=metric, force=force, targets=targets
+        features_dir,
+        models_dir,
+        ctx.tracking_uri,
+        metric=metric,
+        force=force,
+        targets=targets,
+        customer_share=cfg.train.customer_share,
     ):
         mark = "[green]promoted[/]" if decision.promoted else "[yellow]kept[/]"
         console.print(f"{mark} {decision.reason}", markup=True, highlight=False)

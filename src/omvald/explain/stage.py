@@ -65,7 +65,7 @@ def run_explain(
     passes ``MLFLOW_TRACKING_URI``).
     """
     features_dir, models_dir, reports_dir = Path(features_dir), Path(models_dir), Path(reports_dir)
-    fs = load_features(features_dir)
+    fs = load_features(features_dir, cfg.train.customer_share)
     test = _test_window(fs.frame, models_dir)
     sample = test.sample(n=min(cfg.explain.sample_size, len(test)), random_state=cfg.seed).sort_index()
     descriptions = {f["name"]: f.get("description") or f["name"] for f in fs.registry}

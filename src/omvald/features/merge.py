@@ -27,8 +27,8 @@ import pyarrow.parquet as pq
 
 KEY = "customer_id"
 CHUNK_ROWS = 50_000  # rows per written chunk
-BATCH_ROWS = 8_192  # rows read from a part at a time
-PART_ROW_GROUP_ROWS = 10_000  # parts are temporary: small row groups keep the streamed batches small
+BATCH_ROWS = 2_048  # rows read from a part at a time (memory: about two batches per part)
+PART_ROW_GROUP_ROWS = 2_048  # parts are temporary: small row groups keep the decoded data per part small
 OUTPUT_ROW_GROUP_ROWS = 100_000
 
 

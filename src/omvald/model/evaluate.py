@@ -166,7 +166,7 @@ def run_evaluate(
     tracking_uri: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate stage: ``metrics/{churn,phase_out}.json``, ``plots/<curve>_<target>.csv|png``; logged to the train runs."""
-    fs = load_features(Path(features_dir))
+    fs = load_features(Path(features_dir), cfg.train.customer_share)
     models_dir, metrics_dir, plots_dir = Path(models_dir), Path(metrics_dir), Path(plots_dir)
     models = load_models(models_dir)
     split = Split.from_json(read_json(models_dir / "split.json"))

@@ -112,8 +112,12 @@ def run_promote(
     metric: str = "roc_auc",
     force: bool = False,
     targets: tuple[str, ...] = ("churn", "phase_out"),
+    customer_share: float = 1.0,
 ) -> list[Decision]:
-    """Compare ``candidate`` with ``champion`` for each registered model and move ``champion`` when justified."""
+    """Compare ``candidate`` with ``champion`` for each registered model and move ``champion`` when justified.
+
+    ``customer_share``: as in training (``train.customer_share``), the test rows of that share of customers.
+    """
     from omvald.model import tracking
 
     if metric not in HIGHER_IS_BETTER:
@@ -121,7 +125,7 @@ def run_promote(
     test: pd.DataFrame | None = None
     features: list[str] = []
     if not force:
-        fs = load_features(Path(features_dir))
+        fs = load_features(Path(features_dir), customer_share)
         split = Split.from_json(read_json(Path(models_dir) / "split.json"))
         frame = labelled_rows(fs.frame)
         # Both versions see every non-label column: each picks its own features, so a

@@ -22,8 +22,9 @@ from typing import Any
 import joblib
 import pandas as pd
 
+from omvald.buckets import N_SLOTS, hash_slot
 from omvald.config import Config, LGBMParams
-from omvald.errors import DataContractError, ModelError
+from omvald.errors import ConfigError, DataContractError, ModelError
 from omvald.io import atomic_path, read_json, write_json
 from omvald.model.baselines import HeuristicBaseline, LogisticBaseline
 from omvald.model.estimators import LGBMChurnModel
@@ -48,14 +49,21 @@ class FeatureSet:
     path: Path
 
 
-def load_features(features_dir: Path) -> FeatureSet:
-    """Read ``training.parquet``, ``registry.json`` and ``meta.json``; check the registry's columns are present."""
+def load_features(features_dir: Path, customer_share: float = 1.0) -> FeatureSet:
+    """Read ``training.parquet``, ``registry.json`` and ``meta.json``; check the registry's columns are present.
+
+    ``customer_share < 1`` reads only that share of the customers (all their
+    as-of dates), chosen by the stable hash of ``customer_id`` that makes the
+    buckets: the same customers in every stage and every run, and the rows
+    of the others are never held in memory (``train.customer_share``, for a
+    feature table larger than this machine's memory).
+    """
     features_dir = Path(features_dir)
     path = features_dir / "training.parquet"
     for needed in (path, features_dir / "registry.json", features_dir / "meta.json"):
         if not needed.exists():
             raise DataContractError("features", None, "file not found; run `omvald features` first", path=str(needed))
-    frame = pd.read_parquet(path)
+    frame = read_customer_share(path, customer_share)
     registry = read_json(features_dir / "registry.json")
     meta = read_json(features_dir / "meta.json")
     features = [f["name"] for f in registry if f.get("available", True)]
@@ -71,6 +79,22 @@ def load_features(features_dir: Path) -> FeatureSet:
     if not features:
         raise DataContractError("registry", None, "no available features", path=str(features_dir / "registry.json"))
     return FeatureSet(frame, features, categorical, meta, registry, path)
+
+
+def read_customer_share(path: Path, share: float) -> pd.DataFrame:
+    """The rows of the Parquet file ``path`` whose customer's hash slot is below ``share`` of the slots."""
+    if not 0 < share <= 1:
+        raise ConfigError(f"train.customer_share is {share}; it must be in (0, 1] (1 = every customer).")
+    if share == 1:
+        return pd.read_parquet(path)
+    ids = pd.read_parquet(path, columns=["customer_id"])["customer_id"].drop_duplicates()
+    kept = ids[(hash_slot(ids) < round(share * N_SLOTS)).to_numpy()]
+    if kept.empty:
+        raise ConfigError(
+            f"train.customer_share = {share} keeps none of the {len(ids):,} customers in {path}; raise it."
+        )
+    log.info("features: reading %d of %d customers (train.customer_share = %s)", len(kept), len(ids), share)
+    return pd.read_parquet(path, filters=[("customer_id", "in", kept.tolist())])
 
 
 def labelled_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -173,7 +197,7 @@ def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any =
     ``tracking`` is a :class:`omvald.model.tracking.TrackingContext` or None
     (no MLflow; ``run.json`` then records that).
     """
-    fs = load_features(Path(features_dir))
+    fs = load_features(Path(features_dir), cfg.train.customer_share)
     models_dir = Path(models_dir)
     frame = labelled_rows(fs.frame)
     split = make_split(
