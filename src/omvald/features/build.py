@@ -247,6 +247,11 @@ def run_features(
     and ``meta.json``, all or nothing. Settings that cannot work with this
     data raise :class:`ConfigError` before anything is computed. Returns the
     output meta.
+
+    With ``features.workers > 1`` the buckets are built in spawned
+    processes: a script of your own that calls this must guard its entry
+    point with ``if __name__ == "__main__":`` (the ``omvald`` command and
+    notebooks need nothing).
     """
     fcfg = cfg.features
     plan = plan_features(fcfg, Path(interim_dir))
