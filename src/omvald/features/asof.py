@@ -132,6 +132,14 @@ def fresh_database() -> duckdb.DuckDBPyConnection:
     return con
 
 
+def release_database() -> None:
+    """Close this process's DuckDB instance, handing its memory back (a new one opens on next use)."""
+    global _DATABASE
+    if _DATABASE is not None and _DATABASE[0] == os.getpid():
+        _DATABASE[1].close()
+    _DATABASE = None
+
+
 def _database() -> duckdb.DuckDBPyConnection:
     """One in-memory DuckDB instance per process; each :func:`connect` is a cursor on it.
 

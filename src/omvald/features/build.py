@@ -255,6 +255,8 @@ def run_features(
     """
     fcfg = cfg.features
     plan = plan_features(fcfg, Path(interim_dir))
+    if fcfg.workers > 1:
+        asof.release_database()  # the whole-file checks' memory is not needed while workers build
     with atomic_path(out_dir) as tmp:
         parts = tmp / "_parts"
         parts.mkdir(parents=True)

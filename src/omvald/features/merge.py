@@ -5,9 +5,12 @@ order :func:`omvald.features.build.build_features` returns). For one as-of
 date, every part's rows are a sorted run, so the merged date is a k-way merge
 of those runs: the merge order is computed from the keys alone, then the
 rows are streamed from each part in small batches and written in chunks.
-Memory is about one chunk plus one batch per part, whatever the number of
-customers; holding a whole date of 1M customers (about 190 float columns)
-would take ~1.3 GB, and sorting it twice that.
+The live data is one chunk plus about one batch per part, whatever the
+number of customers; holding a whole date of 1M customers (about 190 float
+columns) takes ~1.3 GB, and sorting it twice that. Measured at 1M customers
+in 32 parts, the merging process still peaks at ~2-2.6 GB: little of it is
+live Arrow data (Parquet reader state and allocator caches; see
+``benchmarks/README.md``).
 
 A part whose rows for a date are not sorted (e.g. written by an engine that
 does not keep the order) is read whole for that date and sorted first.
@@ -27,8 +30,8 @@ import pyarrow.parquet as pq
 
 KEY = "customer_id"
 CHUNK_ROWS = 50_000  # rows per written chunk
-BATCH_ROWS = 2_048  # rows read from a part at a time (memory: about two batches per part)
-PART_ROW_GROUP_ROWS = 2_048  # parts are temporary: small row groups keep the decoded data per part small
+BATCH_ROWS = 8_192  # rows read from a part at a time
+PART_ROW_GROUP_ROWS = 10_000  # row groups of the temporary parts (smaller: slower merge, no less memory)
 OUTPUT_ROW_GROUP_ROWS = 100_000
 
 
@@ -107,6 +110,8 @@ class _Run:
 
     def _scan(self, columns: list[str]) -> pads.Scanner:
         # One file, no threads and no read-ahead: batches come in file order, one at a time.
+        # No pre-buffering either: it would hold the raw bytes of every row group of
+        # the date at once, per part (~1.3 GB for all parts at 1M customers).
         return self._dataset.scanner(
             columns=columns,
             filter=self._condition,
@@ -114,6 +119,7 @@ class _Run:
             use_threads=False,
             batch_readahead=0,
             fragment_readahead=1,
+            fragment_scan_options=pads.ParquetFragmentScanOptions(pre_buffer=False),
         )
 
     def _scan_schema(self) -> pa.Schema:
