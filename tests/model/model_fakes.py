@@ -102,17 +102,14 @@ def write_features(features_dir: Path, frame: pd.DataFrame, horizon_days: int = 
     return features_dir
 
 
-def small_config(**train):
+def small_config(n_estimators: int = 60, explain: dict | None = None, **train):
+    lgbm = {"n_estimators": n_estimators, "min_child_samples": 20, "early_stopping_rounds": 10}
     raw = {
         "seed": 7,
         "features": {"horizon_days": 60},
-        "train": {
-            "valid_dates": 2,
-            "test_dates": 2,
-            "churn": {"n_estimators": 60, "min_child_samples": 20, "early_stopping_rounds": 10},
-            "phase_out": {"n_estimators": 60, "min_child_samples": 20, "early_stopping_rounds": 10},
-            **train,
-        },
+        "train": {"valid_dates": 2, "test_dates": 2, "churn": lgbm, "phase_out": lgbm, **train},
         "mlflow": {"experiment": "omvald-test"},
     }
+    if explain is not None:
+        raw["explain"] = explain
     return config_from_dict(raw)

@@ -82,23 +82,12 @@ def test_importance_ranks_features_overall_and_per_segment():
 
 
 def test_explain_stage_writes_plots_and_an_importance_table_for_both_models(features_dir, tmp_path):
-    from omvald.config import config_from_dict
+    from model_fakes import small_config
+
     from omvald.explain.stage import run_explain
     from omvald.model.train import run_train
 
-    cfg = config_from_dict(
-        {
-            "seed": 7,
-            "features": {"horizon_days": 60},
-            "train": {
-                "valid_dates": 2,
-                "test_dates": 2,
-                "churn": {"n_estimators": 30, "min_child_samples": 20, "early_stopping_rounds": 10},
-                "phase_out": {"n_estimators": 30, "min_child_samples": 20, "early_stopping_rounds": 10},
-            },
-            "explain": {"sample_size": 300, "dependence_plots": 2},
-        }
-    )
+    cfg = small_config(n_estimators=30, explain={"sample_size": 300, "dependence_plots": 2})
     models_dir, reports_dir = tmp_path / "models", tmp_path / "reports"
     run_train(cfg, features_dir, models_dir)
     result = run_explain(cfg, features_dir, models_dir, reports_dir)
@@ -131,26 +120,15 @@ def test_explain_stage_explains_only_the_trained_models_when_phase_out_was_skipp
     import logging
     import warnings
 
-    from model_fakes import write_features
+    from model_fakes import small_config, write_features
 
-    from omvald.config import config_from_dict
     from omvald.explain.stage import run_explain
     from omvald.model.train import run_train, skipped_targets, trained_targets
 
     frame = feature_frame.assign(phase_out=np.nan, days_late_max_180d=np.nan)  # a snapshot: no phase-out labels
     features_dir = write_features(tmp_path / "features", frame)
-    cfg = config_from_dict(
-        {
-            "seed": 7,
-            "features": {"horizon_days": 60},
-            "train": {
-                "valid_dates": 2,
-                "test_dates": 2,
-                "churn": {"n_estimators": 30, "min_child_samples": 20, "early_stopping_rounds": 10},
-            },
-            "explain": {"sample_size": 300, "dependence_plots": 6},  # every feature, the all-missing one too
-        }
-    )
+    # dependence_plots 6: every feature, the all-missing one too
+    cfg = small_config(n_estimators=30, explain={"sample_size": 300, "dependence_plots": 6})
     models_dir, reports_dir = tmp_path / "models", tmp_path / "reports"
     run_train(cfg, features_dir, models_dir)
     assert trained_targets(models_dir) == ["churn"] and "phase_out" in skipped_targets(models_dir)

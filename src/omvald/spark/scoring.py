@@ -175,13 +175,7 @@ def run_score_spark(
         score_bucket,
         interim_schemas(interim_dir),
         schema,
-        as_of=as_of,
-        fcfg=cfg.features,
-        meta=meta,
-        models=models,
-        policy=policy,
-        risk_tiers=dict(cfg.score.risk_tiers),
-        specs=stage._specs(cfg, meta),
+        **_score_settings(cfg, meta, models, policy, as_of),
     )
     scored = apply_per_bucket(
         bucketed_interim(spark, interim_dir, interim_schemas(interim_dir), n_buckets), task, schema
@@ -197,6 +191,19 @@ def run_score_spark(
     if summary_path is not None:
         write_json(summary, summary_path)
     return summary
+
+
+def _score_settings(cfg: Config, meta: dict, models: Any, policy: ExplainPolicy, as_of: dt.date) -> dict[str, Any]:
+    """The keyword arguments of :func:`score_bucket` that both Spark scoring paths pass to every bucket."""
+    return {
+        "as_of": as_of,
+        "fcfg": cfg.features,
+        "meta": meta,
+        "models": models,
+        "policy": policy,
+        "risk_tiers": dict(cfg.score.risk_tiers),
+        "specs": stage._specs(cfg, meta),
+    }
 
 
 def _write_scores(
@@ -332,13 +339,7 @@ def run_score_spark_on_folder(
             schema,
             validated=validated,
             empty_tables=empty,
-            as_of=score_date,
-            fcfg=cfg.features,
-            meta=meta,
-            models=models,
-            policy=policy,
-            risk_tiers=dict(cfg.score.risk_tiers),
-            specs=stage._specs(cfg, meta),
+            **_score_settings(cfg, meta, models, policy, score_date),
         )
         try:
             table = apply_per_bucket(stacked, task, schema).drop("bucket").toArrow()
