@@ -153,11 +153,6 @@ def feature_meta(meta: dict[str, Any], tables: BucketTables) -> dict[str, Any]:
     return out
 
 
-def _day_keys(values: pd.Series) -> pd.Series:
-    """Date-like values as datetime64[s], a common key type for merging."""
-    return pd.to_datetime(values).astype("datetime64[s]")
-
-
 # --------------------------------------------------------------------------- stage
 
 
