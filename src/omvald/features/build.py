@@ -270,7 +270,7 @@ def build_part(plan: FeaturePlan, cfg: FeatureConfig, bucket: int, path: Path) -
     lo, hi = slot_range(bucket, cfg.n_buckets)
     tables = read_bucket(plan.paths, lo, hi)
     frame = build_features(tables, plan.dates, cfg, plan.meta, with_labels=True)
-    _write_part(frame, plan.schema(with_labels=True), path)
+    write_bucket_part(frame, plan.schema(with_labels=True), path)
     return len(frame)
 
 
@@ -427,7 +427,8 @@ def output_schema(entries: list[registry.RegistryEntry], with_labels: bool) -> p
     return pa.schema(fields)
 
 
-def _write_part(frame: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
+def write_bucket_part(frame: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
+    """Write one bucket's feature rows as a part file for :func:`finish_output` (both engines use this)."""
     if list(frame.columns) != schema.names:
         frame = frame[schema.names]
     table = pa.Table.from_pandas(frame, preserve_index=False)

@@ -6,39 +6,55 @@ by ``omvald validate``, computed once for the 1024 slots and broadcast),
 and runs :func:`omvald.features.build.build_features` -- the very function
 the local engine loops over -- inside ``groupBy("bucket").applyInArrow``.
 
-Three tables, one group: ``cogroup`` takes only two frames, so the three
-tables are stacked into one long frame. Every column is renamed
+Three tables, two frames: ``cogroup`` pairs two frames per bucket, so the
+long, narrow touchpoints table goes alone and billing and customers are
+stacked into one frame. In a stacked frame every column is renamed
 ``<table>__<column>`` (tables may share a column name with a different
 type, e.g. a customer attribute ``value``), a ``_table`` tag says which
-table a row came from, and columns of the other tables are null. Inside the
+table a row came from, and columns of the other table are null. Inside the
 task :func:`split_bucket` takes each table's rows and columns back and casts
 them to the schema of the interim file (with its pandas metadata), so the
 bucket function sees exactly the frames ``pd.read_parquet`` would give it.
-The price is null cells for other tables' columns, a small cost next to the
-features themselves; a pre-joined frame would multiply billing by
-touchpoints rows instead.
+Why not all three in one stacked frame: touchpoints have ~3x the rows of
+billing, and padding each with the other tables' ~20 null columns made
+Spark's sort and Arrow conversion of a bucket cost more than building its
+features (``benchmarks/README.md``); a pre-joined frame would multiply
+billing by touchpoints rows instead.
 
 Inside the task the frames go through DuckDB exactly like the local
 engine's ``read_bucket`` (``SELECT * ... .df()``), so ``build_features``
 gets the same dtypes on both engines.
 
-Output schema: explicit, :func:`omvald.features.build.output_schema` of the
-registry (the local engine's schema), and every bucket's result is cast to
-it. Output files: Spark writes the bucket results, partitioned by bucket,
-into a temporary folder next to ``out_dir``; the driver then merges them
-into ``training.parquet`` / ``scoring.parquet`` with the local engine's own
-merge (one as-of date in memory at a time), and the folder is renamed onto
-``out_dir`` only when everything succeeded. A failed bucket fails the Spark
-job, and the previous ``out_dir`` is left untouched. ``out_dir`` must be a
-path the driver and the executors share (local disk for ``local[N]``, a
+Output files: each task writes its bucket's part file itself, with the
+local engine's writer (:func:`omvald.features.build.write_bucket_part`:
+the registry's schema, sorted by ``as_of, customer_id``, small row groups),
+into a temporary folder next to ``out_dir``, and returns only its row
+count to Spark. The driver then merges the parts into ``training.parquet`` /
+``scoring.parquet`` with the local engine's own merge, and the folder is
+renamed onto ``out_dir`` only when everything succeeded. A failed bucket
+fails the Spark job, and the previous ``out_dir`` is left untouched; a
+retried task replaces its part file atomically. ``out_dir`` must be a path
+the driver and the executors share (local disk for ``local[N]``, a
 ``/dbfs`` or ``/Volumes`` path on Databricks, NFS on a standalone cluster).
+
+Why the task writes, not Spark: a bucket's features are ~200 float columns
+(~300 MB of Arrow per 25k customers at 12 dates). Sending them back to the
+JVM to be re-encoded by Spark's Parquet writer cost more than building
+them, and Spark's writer makes one row group per file, which the merge
+then has to read whole for every as-of date (measured in
+``benchmarks/README.md``).
+
+DuckDB inside a task uses the cores Spark gives the task
+(``spark.task.cpus``, 1 by default), as the local engine's bucket workers
+share the machine's cores.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
-from collections.abc import Callable
+import os
+import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +68,7 @@ import pyarrow.parquet as pq
 from omvald import errors
 from omvald.buckets import N_SLOTS, bucket_of_slot
 from omvald.config import Config
-from omvald.features import build
+from omvald.features import asof, build
 from omvald.features.asof import DUCKDB_THREADS
 from omvald.features.spec import BucketTables
 from omvald.io import atomic_path
@@ -63,6 +79,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TABLES = build.TABLES
+# cogroup's two frames: the long table alone, the others stacked (see the module docstring)
+GROUPS: tuple[tuple[str, ...], ...] = (("touchpoints",), ("billing", "customers"))
 TAG = "_table"
 SEP = "__"
 
@@ -72,28 +90,36 @@ BucketFunction = Callable[..., pd.DataFrame]
 # --- inside a Spark task (no Spark imports) --------------------------------------------------------
 
 
-def split_bucket(batch: pa.Table, schemas: dict[str, pa.Schema]) -> BucketTables:
-    """The three interim frames of one bucket from the stacked, prefixed Arrow table of that bucket.
+def split_bucket(batches: Sequence[pa.Table], schemas: dict[str, pa.Schema]) -> BucketTables:
+    """The three interim frames of one bucket from its rows of the (stacked, prefixed) frames of :data:`GROUPS`.
 
     Each table's rows are cast back to its interim file schema, put in a
     deterministic order (Spark's shuffle order is arbitrary) and converted by
     DuckDB as the local engine's ``read_bucket`` does.
     """
     frames = {}
-    tags = batch.column(TAG)
     con = duckdb.connect()
-    con.execute(f"SET threads = {DUCKDB_THREADS}")
-    for table, schema in schemas.items():
-        rows = batch.filter(pc.equal(tags, table))
-        part = pa.Table.from_arrays([rows.column(f"{table}{SEP}{f.name}").cast(f.type) for f in schema], schema=schema)
-        part = part.cast(pa.schema([_as_duckdb_reads_parquet(f) for f in schema]))
-        order = ["hash_slot", "customer_id"] + [n for n in schema.names if n not in ("hash_slot", "customer_id")]
-        sortable = [n for n in order if not pa.types.is_nested(schema.field(n).type)]
-        con.register("part", part.sort_by([(n, "ascending") for n in sortable]))
-        frames[table] = con.execute("SELECT * FROM part").df()
-        con.unregister("part")
+    con.execute(f"SET threads = {task_threads()}")
+    for group, batch in zip(GROUPS, batches, strict=True):
+        for table in group:
+            schema = schemas[table]
+            part = _table_rows(batch, table, schema, stacked=len(group) > 1)
+            part = part.cast(pa.schema([_as_duckdb_reads_parquet(f) for f in schema]))
+            order = ["hash_slot", "customer_id"] + [n for n in schema.names if n not in ("hash_slot", "customer_id")]
+            sortable = [n for n in order if not pa.types.is_nested(schema.field(n).type)]
+            con.register("part", part.sort_by([(n, "ascending") for n in sortable]))
+            frames[table] = con.execute("SELECT * FROM part").df()
+            con.unregister("part")
     con.close()
     return BucketTables(**frames)
+
+
+def _table_rows(batch: pa.Table, table: str, schema: pa.Schema, stacked: bool) -> pa.Table:
+    """``table``'s rows and columns of one frame's bucket, typed as in the interim file."""
+    if batch.num_rows == 0:  # a bucket with rows in only one of the frames: Spark may send no columns
+        return schema.empty_table()
+    rows = batch.filter(pc.equal(batch.column(TAG), table)) if stacked else batch
+    return pa.Table.from_arrays([rows.column(f"{table}{SEP}{f.name}").cast(f.type) for f in schema], schema=schema)
 
 
 def _as_duckdb_reads_parquet(f: pa.Field) -> pa.Field:
@@ -103,15 +129,50 @@ def _as_duckdb_reads_parquet(f: pa.Field) -> pa.Field:
     return f
 
 
+def task_threads() -> int:
+    """Cores Spark gives this task (``spark.task.cpus``); the local default outside a Spark task."""
+    from pyspark import TaskContext  # a worker has pyspark; the driver-side module import does not need it
+
+    context = TaskContext.get()
+    return context.cpus() if context is not None else DUCKDB_THREADS
+
+
 def bucket_task(
     fn: BucketFunction, schemas: dict[str, pa.Schema], out_schema: pa.Schema, **kwargs: Any
 ) -> Callable[[pa.Table], pa.Table]:
-    """The function Spark runs per bucket: split the stacked rows, call ``fn(tables, **kwargs)``, cast."""
+    """The function Spark runs per bucket on its rows of each frame: split them, call ``fn(tables, **kwargs)``, cast."""
     names = out_schema.names
 
-    def run(batch: pa.Table) -> pa.Table:
-        result = fn(split_bucket(batch, schemas), **kwargs)
+    def run(*batches: pa.Table) -> pa.Table:
+        asof.set_duckdb_threads(task_threads())
+        result = fn(split_bucket(batches, schemas), **kwargs)
         return pa.Table.from_pandas(result[names], preserve_index=False).cast(out_schema)
+
+    return run
+
+
+PART_COUNT_SCHEMA = pa.schema([pa.field("bucket", pa.int32()), pa.field("rows", pa.int64())])
+
+
+def part_writing_task(
+    fn: BucketFunction, schemas: dict[str, pa.Schema], out_schema: pa.Schema, parts: Path, **kwargs: Any
+) -> Callable[..., pa.Table]:
+    """The features task: build one bucket with ``fn``, write its part file into ``parts``, return its row count.
+
+    The part is written under a temporary name and renamed, so a retried or
+    speculative copy of the task never leaves a half-written file behind.
+    """
+    parts = Path(parts)
+
+    def run(*batches: pa.Table) -> pa.Table:
+        bucket = bucket_of(batches)
+        asof.set_duckdb_threads(task_threads())
+        frame = fn(split_bucket(batches, schemas), **kwargs)
+        target = parts / f"bucket-{bucket:04d}.parquet"
+        tmp = parts / f".{target.name}.{uuid.uuid4().hex}.tmp"
+        build.write_bucket_part(frame, out_schema, tmp)
+        os.replace(tmp, target)
+        return pa.table({"bucket": [bucket], "rows": [len(frame)]}, schema=PART_COUNT_SCHEMA)
 
     return run
 
@@ -121,60 +182,123 @@ def bucket_task(
 
 def bucketed_interim(
     spark: SparkSession, interim_dir: Path, schemas: dict[str, pa.Schema], n_buckets: int
-) -> DataFrame:
-    """The interim tables stacked into one frame: ``bucket``, ``_table`` and ``<table>__<column>`` columns.
+) -> tuple[DataFrame, ...]:
+    """The interim tables as one frame per entry of :data:`GROUPS`, each with a ``bucket`` column.
 
-    The bucket of each of the 1024 slots comes from
+    Columns are ``<table>__<column>``, plus a ``_table`` tag in a frame that
+    stacks two tables. The bucket of each of the 1024 slots comes from
     :func:`omvald.buckets.bucket_of_slot`, computed once here and broadcast.
     """
     from pyspark.sql import functions as F
 
     slots = np.arange(N_SLOTS, dtype=np.int16)
-    slot_map = spark.createDataFrame(
-        pd.DataFrame({"hash_slot": slots, "bucket": bucket_of_slot(slots, n_buckets).astype(np.int32)})
-    )
-    stacked = None
-    for table in TABLES:
-        df = spark.read.parquet(str(interim_dir / f"{table}.parquet")).join(F.broadcast(slot_map), "hash_slot")
-        cols = [F.col("bucket"), F.lit(table).alias(TAG)]
-        cols += [F.col(f"`{name}`").alias(f"{table}{SEP}{name}") for name in schemas[table].names]
-        df = df.select(*cols)
-        stacked = df if stacked is None else stacked.unionByName(df, allowMissingColumns=True)
-    assert stacked is not None
-    return stacked
+    slot_buckets = pd.DataFrame({"hash_slot": slots, "bucket": bucket_of_slot(slots, n_buckets).astype(np.int32)})
+    frames = []
+    for group in GROUPS:
+        # one slot map per frame: a shared one makes cogroup's ``bucket`` column ambiguous
+        slot_map = spark.createDataFrame(slot_buckets)
+        stacked = None
+        for table in group:
+            df = spark.read.parquet(str(interim_dir / f"{table}.parquet")).join(F.broadcast(slot_map), "hash_slot")
+            cols = [F.col("bucket")] + ([F.lit(table).alias(TAG)] if len(group) > 1 else [])
+            cols += [F.col(f"`{name}`").alias(f"{table}{SEP}{name}") for name in schemas[table].names]
+            df = df.select(*cols)
+            stacked = df if stacked is None else stacked.unionByName(df, allowMissingColumns=True)
+        assert stacked is not None
+        frames.append(stacked)
+    keys = bucket_partition_keys(spark, n_buckets)
+    return tuple(with_partition_key(frame, keys) for frame in frames)
+
+
+PART = "_part"
+
+
+def bucket_partition_keys(spark: SparkSession, n_buckets: int) -> list[int]:
+    """For each bucket ``b``, an int that Spark's hash partitioning sends to shuffle partition ``b``.
+
+    Grouping on the bucket number itself hashes ``n`` buckets into ``n``
+    partitions with collisions (measured: 32 buckets land in 18 partitions,
+    up to 3 in one), so one task builds 3 buckets while other cores idle.
+    Grouping on these keys sends bucket ``b`` to partition ``b`` modulo the
+    session's ``spark.sql.shuffle.partitions`` (which
+    :func:`omvald.spark.session.spark_session` sets to ``n_buckets``), so
+    every bucket gets its own partition when there are enough. The keys come
+    from Spark's own ``hash``, the function of its hash partitioning.
+    """
+    from pyspark.sql import functions as F
+
+    n = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    ints = F.col("id").cast("int")
+    candidates = spark.range(64 * n).select(ints.alias("key"), F.pmod(F.hash(ints), F.lit(n)).alias("partition"))
+    found = {r["partition"]: r["key"] for r in candidates.groupBy("partition").agg(F.min("key").alias("key")).collect()}
+    # (1 - 1/n) ** (64 n) < 1e-27: a partition without a key is practically impossible; fall back to the bucket
+    return [found.get(b % n, b) for b in range(n_buckets)]
+
+
+def with_partition_key(frame: DataFrame, keys: list[int]) -> DataFrame:
+    """``frame`` with the grouping column ``_part``: the partition key of its ``bucket``."""
+    from pyspark.sql import functions as F
+
+    return frame.withColumn(PART, F.element_at(F.array(*[F.lit(k) for k in keys]), F.col("bucket") + 1))
+
+
+def bucket_of(batches: Sequence[pa.Table]) -> int:
+    """The bucket of one group's rows (a group has rows in at least one of its frames)."""
+    for batch in batches:
+        if batch.num_rows:
+            return int(batch.column("bucket")[0].as_py())
+    raise ValueError("a bucket group without rows")
 
 
 RESULT_BATCH_ROWS = 10_000
 
 
-def apply_per_bucket(stacked: DataFrame, task: Callable[[pa.Table], pa.Table], out_schema: pa.Schema) -> DataFrame:
-    """``groupBy("bucket").applyInArrow(task)`` with an explicit output schema (plus ``bucket``)."""
+def per_bucket(frames: DataFrame | Sequence[DataFrame], fn: Callable[..., pa.Table], schema: Any) -> DataFrame:
+    """``fn(*tables)`` once per bucket, with that bucket's rows of each frame (one frame or two).
+
+    Groups on ``_part`` (:func:`bucket_partition_keys`). One frame:
+    ``groupBy(...).applyInArrow``; two: ``cogroup``. Spark reads the
+    function's arity to decide whether it takes the key, so the wrappers
+    have fixed arguments.
+    """
+    frames = (frames,) if not isinstance(frames, (tuple, list)) else tuple(frames)
+    if len(frames) == 1:
+
+        def one(batch: pa.Table) -> pa.Table:
+            return fn(batch)
+
+        return frames[0].groupBy(PART).applyInArrow(one, schema)
+    left, right = frames
+
+    def two(first: pa.Table, second: pa.Table) -> pa.Table:
+        return fn(first, second)
+
+    return left.groupBy(PART).cogroup(right.groupBy(PART)).applyInArrow(two, schema)
+
+
+def apply_per_bucket(
+    frames: DataFrame | Sequence[DataFrame], task: Callable[..., pa.Table], out_schema: pa.Schema
+) -> DataFrame:
+    """``task(*tables)`` per bucket (see :func:`per_bucket`) with an explicit output schema (plus ``bucket``)."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
     with_bucket = out_schema.append(pa.field("bucket", pa.int32()))
 
-    def run(key: tuple, batch: pa.Table) -> pa.Table:
-        out = task(batch)
-        out = out.append_column("bucket", pa.array(np.full(out.num_rows, key[0].as_py(), np.int32)))
+    def run(*batches: pa.Table) -> pa.Table:
+        out = task(*batches)
+        out = out.append_column("bucket", pa.array(np.full(out.num_rows, bucket_of(batches), np.int32)))
         # Spark sends the table back one Arrow batch per chunk, and the JVM takes
         # each batch in one direct-memory buffer (1 GB in all by default): a
         # bucket of 1M / 32 customers at 12 dates in one chunk (~400 MB) failed.
         return pa.Table.from_batches(out.to_batches(max_chunksize=RESULT_BATCH_ROWS), schema=out.schema)
 
-    return stacked.groupBy("bucket").applyInArrow(run, from_arrow_schema(with_bucket))
+    return per_bucket(frames, run, from_arrow_schema(with_bucket))
 
 
-def write_bucket_parts(df: DataFrame, parts: Path) -> list[Path]:
-    """Write the per-bucket results under ``parts`` (one folder per bucket); return the Parquet files."""
-    df.write.partitionBy("bucket").parquet(str(parts / "spark"))
-    files = sorted((parts / "spark").glob("bucket=*/*.parquet"))
-    flat = []
-    for i, f in enumerate(files):  # the local merge reads ``parts/*.parquet``
-        target = parts / f"{f.parent.name.replace('=', '-')}-{i:05d}.parquet"
-        f.rename(target)
-        flat.append(target)
-    shutil.rmtree(parts / "spark")
-    return flat
+def build_bucket_parts(frames: Sequence[DataFrame], task: Callable[..., pa.Table]) -> dict[int, int]:
+    """Run the part-writing ``task`` once per bucket on Spark; returns the rows written per bucket."""
+    counts = per_bucket(frames, task, "bucket int, rows long").collect()
+    return {row["bucket"]: row["rows"] for row in counts}
 
 
 def raise_user_error(exc: BaseException) -> None:
@@ -230,24 +354,27 @@ def run_features_spark(
 
     spark = spark or spark_session(master, n_buckets=fcfg.n_buckets, java=cfg.spark.java)
     schemas = interim_schemas(interim_dir)
-    task = bucket_task(
-        bucket_fn or build.build_features,
-        schemas,
-        schema,
-        as_of_dates=plan.dates,
-        cfg=fcfg,
-        meta=plan.meta,
-        with_labels=True,
-    )
-    results = apply_per_bucket(bucketed_interim(spark, interim_dir, schemas, fcfg.n_buckets), task, schema)
+    frames = bucketed_interim(spark, interim_dir, schemas, fcfg.n_buckets)
 
     with atomic_path(out_dir) as tmp:
         parts = tmp / "_parts"
+        parts.mkdir(parents=True)
+        task = part_writing_task(
+            bucket_fn or build.build_features,
+            schemas,
+            schema,
+            parts,
+            as_of_dates=plan.dates,
+            cfg=fcfg,
+            meta=plan.meta,
+            with_labels=True,
+        )
         try:
-            write_bucket_parts(results, parts)
+            counts = build_bucket_parts(frames, task)
         except Exception as exc:
             raise_user_error(exc)
             raise
+        log.debug("features (spark): %d buckets built, %d rows", len(counts), sum(counts.values()))
         out_meta = build.finish_output(plan, fcfg, parts, tmp)
     n_training, n_scoring = out_meta["n_rows"]["training"], out_meta["n_rows"]["scoring"]
     log.info("features (spark): %d training rows, %d scoring rows -> %s", n_training, n_scoring, out_dir)

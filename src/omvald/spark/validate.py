@@ -167,7 +167,9 @@ def stacked_raw(spark: SparkSession, files: dict[str, RawFile | None], n_buckets
         from pyspark.sql import functions as F
 
         stacked = spark.range(1).select(F.lit(0).alias("bucket"), F.lit("none").alias(TAG), F.col("id").alias(ROW))
-    return stacked
+    from omvald.spark.features import bucket_partition_keys, with_partition_key
+
+    return with_partition_key(stacked, bucket_partition_keys(spark, n_buckets))
 
 
 def _bucket_tagger(n_buckets: int):
