@@ -206,8 +206,31 @@ def test_spark_scores_equal_run_score_on_the_same_folder(spark, models, tmp_path
     assert got["explained"].sum() == local["n_explained"] > 0
     if explain == "top:7":
         assert local["n_explained"] == 7
-    ignore = {"timings_s", "engine", "warnings", "output"}
+    ignore = {"timings_s", "engine", "output"}  # warnings included
     assert {k: v for k, v in on_spark.items() if k not in ignore} == {k: v for k, v in local.items() if k not in ignore}
+
+
+def test_spark_summary_lists_the_local_data_warnings(spark, models, tmp_path):
+    """Each warning the local validation gives, from counts summed over buckets: same text, same order."""
+    folder = write_contract_folder(tmp_path / "input", "parquet")
+    billing = pd.read_parquet(folder / "billing.parquet")
+    month = pd.to_datetime(billing["invoice_date"]).dt.to_period("M")
+    thin = month == month.sort_values().unique()[12]  # keep 1 in 5 invoices of one month
+    billing = billing[~thin | (billing.index % 5 == 0)]
+    billing = pd.concat([billing, billing.iloc[[3, 50, 700, 1500]]])  # 4 exact duplicates in several buckets
+    billing.assign(note="not in the contract").to_parquet(folder / "billing.parquet", index=False)
+    (folder / "touchpoints.parquet").unlink()
+
+    local = stage.run_score(CFG, folder, tmp_path / "local.parquet", models_dir=models)
+    on_spark = run_score_spark_on_folder(
+        CFG, folder, tmp_path / "spark.parquet", "ignored", models_dir=models, spark=spark
+    )
+
+    assert on_spark["warnings"] == local["warnings"]
+    expected = ["touchpoints: no file", "billing: column(s) not in the contract dropped: note",
+                "billing: 4 exact duplicate row(s) dropped", "month(s) with under half the median", "touchpoints: empty"]  # fmt: skip
+    for part in expected:
+        assert any(part in warning for warning in local["warnings"]), (part, local["warnings"])
 
 
 def _blank(df: pd.DataFrame, column: str, rows: list[int]) -> pd.DataFrame:

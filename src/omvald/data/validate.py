@@ -75,13 +75,12 @@ def validate_rows(
     slot order, not file order): see :class:`_Steps`.
     """
     paths = paths or {}
-    warnings: list[str] = []
     steps = _Steps()
     frames: dict[str, pd.DataFrame] = {}
+    absent = absent_tables(raw)
     for table in C.TABLES:
         df = raw.get(table)
-        if df is None or (df.shape[1] == 0 and table != "customers"):
-            _warn(warnings, f"{table}: no {'file' if df is None else 'columns'}; treated as an empty table")
+        if table in absent:
             df = empty_table(table)
         personal = [c for c in df.columns if is_personal(str(c), cfg.personal_columns)]
         if personal:
@@ -96,12 +95,9 @@ def validate_rows(
             C.check_schema(C.raw_schema(table), df, table, path, _describer(df, path))
         extra = [c for c in df.columns if C.column_kind(table, c) is None]
         if extra and not C.EXTRA_COLUMNS_ALLOWED[table]:
-            _warn(warnings, f"{table}: column(s) not in the contract dropped: {', '.join(map(str, extra))}")
             extra_dropped[table] = [str(c) for c in extra]
         clean[table] = _parse(table, df, path, steps)
         clean[table], dropped[table] = _drop_exact_duplicates(clean[table])
-        if dropped[table]:
-            _warn(warnings, f"{table}: {dropped[table]} exact duplicate row(s) dropped")
 
     customers = clean["customers"]
     if customers.empty and whole:
@@ -137,7 +133,33 @@ def validate_rows(
                 C.check_schema(C.clean_schema(table, list(df.columns)), df, table, paths.get(table),
                                _describer(frames[table], paths.get(table)))  # fmt: skip
         out[table] = df.reset_index(drop=True)
+    warnings = row_warnings(absent, extra_dropped, dropped)
+    for message in warnings:
+        log.warning(message)
     return out, dropped, extra_dropped, warnings
+
+
+def absent_tables(raw: dict[str, pd.DataFrame | None]) -> dict[str, str]:
+    """Tables read as empty: ``{table: "file"}`` without a file, ``{table: "columns"}`` for a file without columns."""
+    return {
+        table: "file" if df is None else "columns"
+        for table in C.TABLES
+        if (df := raw.get(table)) is None or (df.shape[1] == 0 and table != "customers")
+    }
+
+
+def row_warnings(absent: dict[str, str], extra_dropped: dict[str, list[str]], dropped: dict[str, int]) -> list[str]:
+    """The warnings of :func:`validate_rows`: absent tables, columns not in the contract, duplicates dropped.
+
+    From counts, so the Spark engine gives the same text from its buckets' sums.
+    """
+    messages = [f"{table}: no {what}; treated as an empty table" for table, what in absent.items()]
+    for table in C.TABLES:
+        if extra_dropped.get(table):
+            messages.append(f"{table}: column(s) not in the contract dropped: {', '.join(extra_dropped[table])}")
+        if dropped.get(table):
+            messages.append(f"{table}: {dropped[table]} exact duplicate row(s) dropped")
+    return messages
 
 
 class _Steps:
@@ -167,11 +189,6 @@ def example_label(example: str) -> int:
     """The index label of an example row rendered by :func:`_describer` (``line 7: ...`` -> 5)."""
     where, number = example.split(":", 1)[0].split()
     return int(number) - (2 if where == "line" else 1)
-
-
-def _warn(warnings: list[str], message: str) -> None:
-    log.warning(message)
-    warnings.append(message)
 
 
 def _describer(raw: pd.DataFrame, path: str | None):
@@ -339,19 +356,53 @@ def data_meta(tables, cfg: DataConfig, as_of, dropped, extra_dropped) -> dict[st
 
 
 def _data_warnings(tables: dict[str, pd.DataFrame], meta: dict[str, Any]) -> list[str]:
-    warnings: list[str] = []
+    warnings = data_warnings(warning_facts(tables), meta)
+    for message in warnings:
+        log.warning(message)
+    return warnings
+
+
+def warning_facts(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """The counts :func:`data_warnings` needs; the facts of two sets of customers add up (:func:`add_warning_facts`)."""
     customers, billing = tables["customers"], tables["billing"]
+    last = billing.groupby("customer_id", sort=False)["invoice_date"].max()
+    months = pd.Series(billing["invoice_date"].to_numpy().astype("datetime64[M]"))
+    return {
+        "customers": len(customers),
+        "churn_dates": int(customers["churn_date"].notna().sum()) if "churn_date" in customers else 0,
+        "last_invoice_days": {f"{d:%Y-%m-%d}": int(n) for d, n in last.value_counts().items()},
+        "invoice_months": {f"{m:%Y-%m}": int(n) for m, n in months.value_counts().items()},
+        "touchpoints": len(tables["touchpoints"]),
+    }
+
+
+def add_warning_facts(facts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The :func:`warning_facts` of the union of disjoint sets of customers (e.g. buckets)."""
+    total: dict[str, Any] = {"customers": 0, "churn_dates": 0, "last_invoice_days": {}, "invoice_months": {}}
+    total["touchpoints"] = 0
+    for f in facts:
+        for key in ("customers", "churn_dates", "touchpoints"):
+            total[key] += f[key]
+        for key in ("last_invoice_days", "invoice_months"):
+            for k, n in f[key].items():
+                total[key][k] = total[key].get(k, 0) + n
+    return total
+
+
+def data_warnings(facts: dict[str, Any], meta: dict[str, Any]) -> list[str]:
+    """Legal but suspicious data: few churners, thin billing months, no touchpoints."""
+    warnings: list[str] = []
     data_end = pd.Timestamp(meta["data_end"])
     if meta["contractual"]:
-        churners = int(customers["churn_date"].notna().sum())
+        churners = facts["churn_dates"]
     else:
-        last = billing.groupby("customer_id", sort=False)["invoice_date"].max()
-        churners = int((last < data_end - pd.Timedelta(days=LAPSED_DAYS)).sum())
-    if churners < MIN_CHURNERS or churners < 0.01 * len(customers):
-        _warn(warnings, f"few churners: {churners} of {len(customers)} customers; labels will be noisy")
-    if len(billing):
-        months = billing["invoice_date"].to_numpy().astype("datetime64[M]")
-        counts = pd.Series(months).value_counts().sort_index()
+        lapsed_before = data_end - pd.Timedelta(days=LAPSED_DAYS)
+        churners = sum(n for day, n in facts["last_invoice_days"].items() if pd.Timestamp(day) < lapsed_before)
+    n_customers = facts["customers"]
+    if churners < MIN_CHURNERS or churners < 0.01 * n_customers:
+        warnings.append(f"few churners: {churners} of {n_customers} customers; labels will be noisy")
+    if facts["invoice_months"]:
+        counts = pd.Series(facts["invoice_months"]).rename(index=lambda m: pd.Timestamp(f"{m}-01")).sort_index()
         full = pd.period_range(counts.index.min(), counts.index.max(), freq="M").to_timestamp()
         counts = counts.reindex(full, fill_value=0)
         if not data_end.is_month_end:
@@ -359,10 +410,10 @@ def _data_warnings(tables: dict[str, pd.DataFrame], meta: dict[str, Any]) -> lis
         low = counts[counts < MISSING_MONTH_SHARE * counts.median()]
         if len(low):
             shown = ", ".join(f"{m:%Y-%m} ({n})" for m, n in low.head(6).items())
-            _warn(warnings, f"billing: {len(low)} month(s) with under half the median monthly invoice count "
+            warnings.append(f"billing: {len(low)} month(s) with under half the median monthly invoice count "
                             f"({int(counts.median())}): {shown}")  # fmt: skip
-    if len(tables["touchpoints"]) == 0:
-        _warn(warnings, "touchpoints: empty; touchpoint features (engagement, complaints, NPS) will be absent")
+    if facts["touchpoints"] == 0:
+        warnings.append("touchpoints: empty; touchpoint features (engagement, complaints, NPS) will be absent")
     return warnings
 
 

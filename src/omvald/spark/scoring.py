@@ -216,6 +216,7 @@ def _write_scores(
     output: Path,
     clock: stage.PhaseClock,
     source: str,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """Sort the collected scores, keep the global top N's reasons, write ``output``; return the summary."""
     if table.num_rows == 0:
@@ -234,7 +235,7 @@ def _write_scores(
         result = keep_global_top(result, int(policy.value or 0))
     write_table(result, output)
     tiers = [*sorted(cfg.score.risk_tiers, key=lambda t: -float(cfg.score.risk_tiers[t])), "low"]
-    summary = stage.summarize(result, as_of, policy, model_source, [], clock.stop(), tiers)
+    summary = stage.summarize(result, as_of, policy, model_source, warnings or [], clock.stop(), tiers)
     summary.update(input=source, output=str(output), engine="spark")
     return summary
 
@@ -292,8 +293,8 @@ def run_score_spark_on_folder(
     :class:`~omvald.errors.DataContractError` (same text) and writes nothing.
     Then a second pass over the same (cached) rows validates and scores each
     bucket with the facts decided on the whole input (end of data, attribute
-    kinds, binding column). Same output file and summary as the local engine
-    (the summary lists no data warnings).
+    kinds, binding column). Same output file and summary as the local engine,
+    data warnings included (from the buckets' summed counts).
     """
     from omvald.features.static import detect_binding_column
     from omvald.spark.session import spark_session
@@ -313,6 +314,8 @@ def run_score_spark_on_folder(
     models = None
     try:
         validated = validate_on_spark(spark, stacked, files, cfg.data, as_of)
+        for message in validated.warnings:
+            log.warning("%s", message)
         meta = validated.meta
         score_date = as_of or stage._as_date(meta["data_end"])
         # The facts run_score takes from the whole tables, from the buckets' summaries instead.
@@ -350,7 +353,9 @@ def run_score_spark_on_folder(
         stacked.unpersist()
         if models is not None:
             models.unpersist()
-    summary = _write_scores(cfg, table, schema, score_date, policy, model_source, output, clock, str(input_dir))
+    summary = _write_scores(
+        cfg, table, schema, score_date, policy, model_source, output, clock, str(input_dir), validated.warnings
+    )
     if summary_path is not None:
         write_json(summary, summary_path)
     return summary

@@ -42,7 +42,17 @@ from omvald.buckets import bucket_of_slot, hash_slot
 from omvald.config import DataConfig
 from omvald.data import contract as C
 from omvald.data.read import _header, find_tables, is_csv, is_personal
-from omvald.data.validate import data_meta, example_label, validate_rows, validate_tables
+from omvald.data.validate import (
+    absent_tables,
+    add_warning_facts,
+    data_meta,
+    data_warnings,
+    example_label,
+    row_warnings,
+    validate_rows,
+    validate_tables,
+    warning_facts,
+)
 from omvald.errors import DataContractError
 
 if TYPE_CHECKING:
@@ -220,8 +230,9 @@ def check_bucket(
 ) -> pa.Table:
     """Validate one bucket; one row of JSON: the failure (``error``) or the facts the driver sums up."""
     bucket = int(batch.column("bucket")[0].as_py()) if batch.num_rows else 0
+    raw = raw_frames(batch, files)
     try:
-        tables, dropped, extra, _ = validate_rows(raw_frames(batch, files), cfg, as_of, paths, whole=False)
+        tables, dropped, extra, _ = validate_rows(raw, cfg, as_of, paths, whole=False)
     except DataContractError as err:
         report = {
             "error": {
@@ -242,6 +253,8 @@ def check_bucket(
         t: {c: _extremes(df[c]) for c in df.columns if df[c].dtype.kind == "M"} for t, df in tables.items()
     }
     report["attributes"] = _attribute_facts(tables["customers"])
+    report["absent"] = absent_tables(raw)
+    report["warning_facts"] = warning_facts(tables)
     return pa.table({"payload": [json.dumps(report)]})
 
 
@@ -299,6 +312,7 @@ class Validated:
     meta: dict[str, Any]
     attribute_kinds: dict[str, str]  # column -> number | string | bool, over the whole table
     distinct: dict[str, list[str] | None]  # text attribute -> distinct values (None: more than the cap)
+    warnings: list[str]  # the local validation's warnings, from the buckets' sums
 
 
 def validate_on_spark(
@@ -401,4 +415,6 @@ def _merge_facts(reports: list[dict[str, Any]], cfg: DataConfig, as_of: Any) -> 
         values = sorted({v for f in facts for v in f["distinct"]})
         capped = any(len(f["distinct"]) > DISTINCT_CAP for f in facts)
         distinct[column] = None if capped else values
-    return Validated(meta, kinds, distinct)
+    warnings = row_warnings(reports[0]["absent"], reports[0]["extra"], dropped)
+    warnings += data_warnings(add_warning_facts([r["warning_facts"] for r in reports]), meta)
+    return Validated(meta, kinds, distinct, warnings)
