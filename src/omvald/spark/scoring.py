@@ -40,17 +40,10 @@ from omvald.io import read_json, write_json, write_table
 from omvald.scoring import score as sc
 from omvald.scoring import stage
 from omvald.scoring.select import ExplainPolicy, parse_explain_policy, select_for_explanation, top_n_positions
-from omvald.spark.features import apply_per_bucket, bucket_task, bucketed_interim, interim_schemas, raise_user_error
-from omvald.spark.validate import (
-    RawFile,
-    Validated,
-    file_paths,
-    find_raw_files,
-    raw_frames,
-    stacked_raw,
-    validate_on_spark,
-    with_attribute_kinds,
-)
+from omvald.spark.features import bucket_task, bucketed_interim, interim_schemas
+from omvald.spark.raw import RawFile, file_paths, find_raw_files, raw_frames, stacked_raw
+from omvald.spark.tasks import apply_per_bucket, raise_user_error
+from omvald.spark.validate import Validated, validate_on_spark, with_attribute_kinds
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -1,0 +1,217 @@
+"""A folder of contract files read on Spark, each row tagged with its customer's bucket.
+
+Spark reads each file as :mod:`omvald.data.read` does (CSV: every column as
+text; Parquet: the file's types; personal columns never loaded), numbers
+its rows in file order (the line numbers of error examples) and tags each
+row with its bucket: :func:`omvald.buckets.hash_slot` of the parsed id
+(:func:`omvald.data.contract.parse_id`), so a customer's rows of the three
+tables meet in one task. Inside the task :func:`raw_frames` rebuilds the
+raw frames of its bucket, indexed by row number, for
+:mod:`omvald.spark.validate` and the scoring tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from omvald.buckets import bucket_of_slot, hash_slot
+from omvald.config import DataConfig
+from omvald.data import contract as C
+from omvald.data.read import _header, find_tables, is_csv, is_personal
+from omvald.data.validate import validate_tables
+from omvald.errors import DataContractError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+TAG, SEP, ROW = "_table", "__", "_row"
+ROW_BITS = 33  # monotonically_increasing_id: partition number above bit 33, row within the partition below
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """One contract file as Spark reads it: ``columns`` without personal ones; ``schema`` for Parquet."""
+
+    table: str
+    path: Path
+    columns: list[str]
+    schema: pa.Schema | None = None  # None: CSV, every column text
+    names: tuple[str, ...] = ()  # CSV: every header name (Spark reads columns by position)
+    delimiter: str = ","
+
+    @property
+    def csv(self) -> bool:
+        return self.schema is None
+
+    @property
+    def has_ids(self) -> bool:
+        return "customer_id" in self.columns
+
+
+def find_raw_files(input_dir: str | Path, cfg: DataConfig) -> dict[str, RawFile | None]:
+    """The contract files of ``input_dir`` and their columns, from headers and footers only (no rows read)."""
+    paths = find_tables(input_dir)
+    if paths["customers"] is None:  # the very error (and text) of validate_tables
+        validate_tables(dict.fromkeys(C.TABLES), cfg)
+    files: dict[str, RawFile | None] = {}
+    for table, path in paths.items():
+        if path is None:
+            files[table] = None
+        elif is_csv(path):
+            names, delimiter = _header(path)
+            if len(set(names)) != len(names):  # as omvald.data.read._read_csv
+                dup = sorted({n for n in names if names.count(n) > 1})
+                raise DataContractError(
+                    table, ", ".join(dup), "column name appears more than once in the header", path=str(path)
+                )
+            keep = [n for n in names if not is_personal(n, cfg.personal_columns)]
+            files[table] = RawFile(table, path, keep, None, tuple(names), delimiter)
+        else:
+            try:
+                schema = pq.ParquetDataset(path).schema
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise DataContractError(table, None, f"cannot be read as Parquet: {exc}", path=str(path)) from exc
+            keep = [n for n in schema.names if not is_personal(n, cfg.personal_columns) and not n.startswith("__index")]
+            files[table] = RawFile(table, path, keep, pa.schema([schema.field(n) for n in keep]))
+    return files
+
+
+def file_paths(files: dict[str, RawFile | None]) -> dict[str, str | None]:
+    """The file of each table as error messages name it."""
+    return {t: (str(f.path) if f is not None else None) for t, f in files.items()}
+
+
+# --- Spark plumbing --------------------------------------------------------------------------------
+
+
+def read_raw_file(spark: SparkSession, f: RawFile) -> DataFrame:
+    """The file's rows: ``_row`` (file order) and the raw columns; empty text is a missing value, as in Arrow."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    if f.csv:
+        schema = StructType([StructField(n, StringType()) for n in f.names])
+        df = (
+            spark.read.option("header", True)
+            .option("sep", f.delimiter)
+            .option("escape", '"')
+            .option("mode", "FAILFAST")
+            .schema(schema)
+            .csv(str(f.path))
+        )
+        cols = [F.when(F.col(f"`{n}`") == "", None).otherwise(F.col(f"`{n}`")).alias(n) for n in f.columns]
+        # Not yet a row number: partition << 33 | row in partition. It orders rows as in the file
+        # (a file's splits are its partitions, in order) and becomes a line number only for error
+        # examples (:func:`csv_line_numbers`), which saves counting every file's rows up front.
+        return df.select(F.monotonically_increasing_id().alias(ROW), *cols)
+    df = spark.read.parquet(str(f.path))
+    row = F.col("_metadata.row_index")
+    if f.path.is_dir():  # a folder of part files: rows counted in the order pyarrow reads them
+        offsets, n = [], 0
+        for part in pq.ParquetDataset(f.path).files:
+            offsets += [F.lit(Path(part).name), F.lit(n)]
+            n += pq.ParquetFile(part).metadata.num_rows
+        row = F.create_map(*offsets)[F.col("_metadata.file_name")] + row
+    return df.select(row.alias(ROW), *[F.col(f"`{n}`") for n in f.columns])
+
+
+def stacked_raw(spark: SparkSession, files: dict[str, RawFile | None], n_buckets: int) -> DataFrame:
+    """The raw rows of every table in one frame: ``bucket``, ``_table``, ``_row``, ``<table>__<column>``.
+
+    A table without ``customer_id`` contributes no rows: each bucket fails on
+    its missing column anyway, and without ids there is no bucket.
+    """
+    from pyspark.sql.types import IntegerType, StructField, StructType
+
+    stacked = None
+    for table, f in files.items():
+        if f is None or not f.has_ids:
+            continue
+        df = read_raw_file(spark, f)
+        df = df.mapInArrow(
+            _bucket_tagger(n_buckets), StructType([*df.schema.fields, StructField("bucket", IntegerType())])
+        )
+        from pyspark.sql import functions as F
+
+        cols = [F.col("bucket"), F.lit(table).alias(TAG), F.col(ROW)]
+        cols += [F.col(f"`{n}`").alias(f"{table}{SEP}{n}") for n in f.columns]
+        df = df.select(*cols)
+        stacked = df if stacked is None else stacked.unionByName(df, allowMissingColumns=True)
+    if stacked is None:  # not even customers has ids: one (empty) bucket reports the missing column
+        from pyspark.sql import functions as F
+
+        stacked = spark.range(1).select(F.lit(0).alias("bucket"), F.lit("none").alias(TAG), F.col("id").alias(ROW))
+    from omvald.spark.tasks import bucket_partition_keys, with_partition_key
+
+    return with_partition_key(stacked, bucket_partition_keys(spark, n_buckets))
+
+
+def _bucket_tagger(n_buckets: int):
+    def tag(batches):
+        for batch in batches:
+            ids = C.parse_id(batch.column("customer_id").to_pandas())
+            bucket = bucket_of_slot(hash_slot(ids).to_numpy(), n_buckets).astype(np.int32)
+            yield batch.append_column("bucket", pa.array(bucket))
+
+    return tag
+
+
+# --- inside a task ---------------------------------------------------------------------------------
+
+
+def raw_frames(batch: pa.Table, files: dict[str, RawFile | None]) -> dict[str, pd.DataFrame | None]:
+    """Each table's raw rows of one bucket, in file order, indexed by row number, typed as read.py reads them."""
+    frames: dict[str, pd.DataFrame | None] = {}
+    tags = batch.column(TAG) if TAG in batch.column_names else None
+    for table, f in files.items():
+        if f is None:
+            frames[table] = None
+            continue
+        if not f.columns:  # an empty CSV file: no rows, no columns
+            frames[table] = pd.DataFrame()
+            continue
+        schema = f.schema or pa.schema([pa.field(n, pa.string()) for n in f.columns])
+        if f.has_ids and tags is not None:
+            rows = batch.filter(pc.equal(tags, table))
+            rows = rows.take(pc.sort_indices(rows.column(ROW)))
+            part = pa.Table.from_arrays(
+                [rows.column(f"{table}{SEP}{n}").cast(schema.field(n).type) for n in schema.names], schema=schema
+            )
+            index = rows.column(ROW).to_numpy()
+        else:
+            part, index = schema.empty_table(), np.zeros(0, dtype=np.int64)
+        for i, field in enumerate(part.schema):  # as omvald.data.read._read_parquet: dates as datetimes
+            if pa.types.is_date(field.type):
+                part = part.set_column(i, field.name, part.column(i).cast(pa.timestamp("us")))
+        frame = part.to_pandas(ignore_metadata=True)
+        frame.index = pd.Index(index)
+        frames[table] = frame
+    return frames
+
+
+def csv_line_numbers(spark: SparkSession, files: dict[str, RawFile | None]):
+    """``relabel(table, label)``: the file row of a CSV row labelled ``partition << 33 | row`` (error path only)."""
+    offsets: dict[str, dict[int, int]] = {}
+
+    def relabel(table: str, label: int) -> int:
+        f = files.get(table)
+        if f is None or not f.csv:
+            return label
+        if table not in offsets:
+            from pyspark.sql import functions as F
+
+            counts = dict(read_raw_file(spark, f).groupBy(F.spark_partition_id().alias("p")).count().collect())
+            offsets[table], n = {}, 0
+            for p in sorted(counts):
+                offsets[table][p], n = n, n + counts[p]
+        return offsets[table][label >> ROW_BITS] + (label & ((1 << ROW_BITS) - 1))
+
+    return relabel
