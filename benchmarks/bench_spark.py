@@ -9,7 +9,9 @@ Builds a synthetic interim folder (24 months) once, or reuses ``--interim``
 in its own subprocess over 12 monthly as-of dates while a sampler sums the
 RSS of that subprocess and all its descendants (for Spark: the driver, the
 JVM and the Python workers) every 0.2 s. Prints one JSON line per run and a
-table; seconds include the Spark session start-up, reported separately.
+table: the summed peak, and each role's own peak (driver = the stage
+process, JVM, workers = bucket worker processes or Spark's Python workers);
+seconds include the Spark session start-up, reported separately.
 
 Modes (``--modes``, comma-separated): ``local-B`` = the local engine with B
 buckets one at a time, ``local-BwW`` = B buckets in W worker processes,
@@ -87,13 +89,15 @@ def measure(mode: str, interim: Path, work: Path, as_of: tuple[str, str], spark_
     cmd = [sys.executable, __file__, "--one", mode, "--interim", str(interim), "--out", str(out)]
     cmd += ["--as-of", ",".join(as_of), "--spark-buckets", str(spark_buckets)]
     load_before = os.getloadavg()[0]
-    proc, peak = run_sampled(cmd)
+    roles: dict[str, int] = {}
+    proc, peak = run_sampled(cmd, roles)
     load = f"{load_before:.1f}-{os.getloadavg()[0]:.1f}"
     if proc.returncode:
         print(proc.stderr[-3000:], file=sys.stderr)
         raise SystemExit(f"{mode} failed ({proc.returncode})")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"mode": mode, **result, "peak_rss_mb": round(peak / 2**20), "load": load}
+    role_mb = {f"peak_{kind}_mb": round(roles.get(kind, 0) / 2**20) for kind in ("driver", "jvm", "workers")}
+    return {"mode": mode, **result, "peak_rss_mb": round(peak / 2**20), **role_mb, "load": load}
 
 
 def main() -> None:
@@ -124,9 +128,11 @@ def main() -> None:
     for mode in args.modes.split(","):
         rows.append(measure(mode, interim, args.work, as_of, args.spark_buckets))
         print(json.dumps({"customers": customers, "as_of": as_of, **rows[-1]}), flush=True)
-    print(f"\n{'mode':<16}{'seconds':>10}{'of which session':>18}{'peak RSS MB':>13}  load (1 min)")
+    print(f"\n{'mode':<16}{'seconds':>10}{'of which session':>18}{'peak RSS MB':>13}", end="")
+    print(f"{'driver':>9}{'JVM':>8}{'workers':>9}  load (1 min)")
     for r in rows:
-        print(f"{r['mode']:<16}{r['seconds']:>10.1f}{r['session_seconds']:>18.1f}{r['peak_rss_mb']:>13}  {r['load']}")
+        print(f"{r['mode']:<16}{r['seconds']:>10.1f}{r['session_seconds']:>18.1f}{r['peak_rss_mb']:>13}", end="")
+        print(f"{r['peak_driver_mb']:>9}{r['peak_jvm_mb']:>8}{r['peak_workers_mb']:>9}  {r['load']}")
 
 
 if __name__ == "__main__":
