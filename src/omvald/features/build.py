@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import multiprocessing
-import os
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -278,8 +277,8 @@ def _build_parts(plan: FeaturePlan, cfg: FeatureConfig, parts: Path) -> Iterator
     """Write every bucket's part file into ``parts``, yielding as each is done (in any order).
 
     With ``cfg.workers > 1`` buckets are built in that many processes at once,
-    each holding one bucket in memory and sharing the cores among their
-    DuckDB threads. The parts, hence the merged output, do not depend on the
+    each holding one bucket in memory (DuckDB runs one thread per process,
+    see ``asof.DUCKDB_THREADS``). The parts, hence the merged output, do not depend on the
     number of workers. A failing bucket raises here; the caller's temporary
     folder is then removed.
     """
@@ -289,12 +288,9 @@ def _build_parts(plan: FeaturePlan, cfg: FeatureConfig, parts: Path) -> Iterator
         for bucket, path in paths.items():
             yield build_part(plan, cfg, bucket, path)
         return
-    threads = max(1, (os.cpu_count() or 1) // workers)
     # spawn, not fork: the parent may hold DuckDB and BLAS thread pools
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=asof.set_duckdb_threads, initargs=(threads,)
-    ) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
         futures = [pool.submit(build_part, plan, cfg, bucket, path) for bucket, path in paths.items()]
         try:
             for future in as_completed(futures):

@@ -44,9 +44,9 @@ them, and Spark's writer makes one row group per file, which the merge
 then has to read whole for every as-of date (measured in
 ``benchmarks/README.md``).
 
-DuckDB inside a task uses the cores Spark gives the task
-(``spark.task.cpus``, 1 by default), as the local engine's bucket workers
-share the machine's cores.
+DuckDB inside a task runs one thread, as in the local engine's bucket
+workers (``omvald.features.asof.DUCKDB_THREADS``: parallel sums are not
+reproducible); Spark's parallelism is its tasks.
 """
 
 from __future__ import annotations
@@ -75,7 +75,6 @@ from omvald.spark.tasks import (
     bucket_partition_keys,
     per_bucket,
     raise_user_error,
-    task_threads,
     with_partition_key,
 )
 
@@ -105,7 +104,7 @@ def split_bucket(batches: Sequence[pa.Table], schemas: dict[str, pa.Schema]) -> 
     """
     frames = {}
     con = duckdb.connect()
-    con.execute(f"SET threads = {task_threads()}")
+    con.execute(f"SET threads = {asof.DUCKDB_THREADS}")
     for group, batch in zip(GROUPS, batches, strict=True):
         for table in group:
             schema = schemas[table]
@@ -142,7 +141,6 @@ def bucket_task(
     names = out_schema.names
 
     def run(*batches: pa.Table) -> pa.Table:
-        asof.set_duckdb_threads(task_threads())
         result = fn(split_bucket(batches, schemas), **kwargs)
         return pa.Table.from_pandas(result[names], preserve_index=False).cast(out_schema)
 
@@ -164,7 +162,6 @@ def part_writing_task(
 
     def run(*batches: pa.Table) -> pa.Table:
         bucket = bucket_of(batches)
-        asof.set_duckdb_threads(task_threads())
         frame = fn(split_bucket(batches, schemas), **kwargs)
         target = parts / f"bucket-{bucket:04d}.parquet"
         tmp = parts / f".{target.name}.{uuid.uuid4().hex}.tmp"

@@ -15,18 +15,9 @@ import numpy as np
 import pyarrow as pa
 
 from omvald import errors
-from omvald.features.asof import DUCKDB_THREADS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-
-def task_threads() -> int:
-    """Cores Spark gives this task (``spark.task.cpus``); the local default outside a Spark task."""
-    from pyspark import TaskContext  # a worker has pyspark; the driver-side module import does not need it
-
-    context = TaskContext.get()
-    return context.cpus() if context is not None else DUCKDB_THREADS
 
 
 PART = "_part"
