@@ -304,6 +304,9 @@ BAD_INPUTS = {
         ),
     },
     "missing required column": lambda t: {**t, "billing": t["billing"].drop(columns=["invoice_date"])},
+    # no ids: the table has no bucket; with none in any table, one task must still report it
+    "billing without ids": lambda t: {**t, "billing": t["billing"].drop(columns=["customer_id"])},
+    "no table with ids": lambda t: {name: df.drop(columns=["customer_id"]) for name, df in t.items()},
     "unknown customer ids": lambda t: {
         **t,
         "billing": t["billing"].assign(
@@ -347,7 +350,8 @@ def test_bad_input_gives_the_local_error_text_and_writes_nothing(spark, models, 
     with pytest.raises(DataContractError) as on_spark:
         run_score_spark_on_folder(CFG, folder, out / "spark.parquet", "ignored", models_dir=models, spark=spark)
     assert str(on_spark.value) == str(local.value)
-    assert bool(local.value.examples) == (case != "missing required column")  # examples are compared too
+    missing_column = {"missing required column", "billing without ids", "no table with ids"}
+    assert bool(local.value.examples) == (case not in missing_column)  # examples are compared too
     assert not out.exists()
 
 

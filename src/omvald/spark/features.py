@@ -71,6 +71,7 @@ from omvald.features import asof, build
 from omvald.features.spec import BucketTables
 from omvald.io import atomic_path
 from omvald.spark.tasks import (
+    GROUPS,
     bucket_of,
     bucket_partition_keys,
     per_bucket,
@@ -84,8 +85,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TABLES = build.TABLES
-# cogroup's two frames: the long table alone, the others stacked (see the module docstring)
-GROUPS: tuple[tuple[str, ...], ...] = (("touchpoints",), ("billing", "customers"))
 TAG = "_table"
 SEP = "__"
 

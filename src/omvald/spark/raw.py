@@ -12,6 +12,7 @@ raw frames of its bucket, indexed by row number, for
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -123,35 +124,42 @@ def read_raw_file(spark: SparkSession, f: RawFile) -> DataFrame:
     return df.select(row.alias(ROW), *[F.col(f"`{n}`") for n in f.columns])
 
 
-def stacked_raw(spark: SparkSession, files: dict[str, RawFile | None], n_buckets: int) -> DataFrame:
-    """The raw rows of every table in one frame: ``bucket``, ``_table``, ``_row``, ``<table>__<column>``.
+def stacked_raw(spark: SparkSession, files: dict[str, RawFile | None], n_buckets: int) -> tuple[DataFrame, ...]:
+    """The raw rows as one frame per group of :data:`omvald.spark.tasks.GROUPS`.
 
-    A table without ``customer_id`` contributes no rows: each bucket fails on
-    its missing column anyway, and without ids there is no bucket.
+    Columns: ``bucket``, ``_row``, ``<table>__<column>``, a ``_table`` tag in a
+    frame that stacks two tables, and the grouping key ``_part``. A table
+    without ``customer_id`` contributes no rows: each bucket fails on its
+    missing column anyway, and without ids there is no bucket. If no table
+    has ids, one row of bucket 0 makes one task report the missing column.
     """
+    from pyspark.sql import functions as F
     from pyspark.sql.types import IntegerType, StructField, StructType
 
-    stacked = None
-    for table, f in files.items():
-        if f is None or not f.has_ids:
-            continue
-        df = read_raw_file(spark, f)
-        df = df.mapInArrow(
-            _bucket_tagger(n_buckets), StructType([*df.schema.fields, StructField("bucket", IntegerType())])
-        )
-        from pyspark.sql import functions as F
+    from omvald.spark.tasks import GROUPS, bucket_partition_keys, with_partition_key
 
-        cols = [F.col("bucket"), F.lit(table).alias(TAG), F.col(ROW)]
-        cols += [F.col(f"`{n}`").alias(f"{table}{SEP}{n}") for n in f.columns]
-        df = df.select(*cols)
-        stacked = df if stacked is None else stacked.unionByName(df, allowMissingColumns=True)
-    if stacked is None:  # not even customers has ids: one (empty) bucket reports the missing column
-        from pyspark.sql import functions as F
-
-        stacked = spark.range(1).select(F.lit(0).alias("bucket"), F.lit("none").alias(TAG), F.col("id").alias(ROW))
-    from omvald.spark.tasks import bucket_partition_keys, with_partition_key
-
-    return with_partition_key(stacked, bucket_partition_keys(spark, n_buckets))
+    frames = []
+    for group in GROUPS:
+        stacked = None
+        for table in group:
+            f = files.get(table)
+            if f is None or not f.has_ids:
+                continue
+            df = read_raw_file(spark, f)
+            df = df.mapInArrow(
+                _bucket_tagger(n_buckets), StructType([*df.schema.fields, StructField("bucket", IntegerType())])
+            )
+            cols = [F.col("bucket"), F.col(ROW)] + ([F.lit(table).alias(TAG)] if len(group) > 1 else [])
+            cols += [F.col(f"`{n}`").alias(f"{table}{SEP}{n}") for n in f.columns]
+            df = df.select(*cols)
+            stacked = df if stacked is None else stacked.unionByName(df, allowMissingColumns=True)
+        if stacked is None:
+            stacked = spark.createDataFrame([], "bucket int, _row long")
+        frames.append(stacked)
+    if all(f is None or not f.has_ids for f in files.values()):
+        frames[-1] = spark.range(1).select(F.lit(0).alias("bucket"), F.col("id").alias(ROW))
+    keys = bucket_partition_keys(spark, n_buckets)
+    return tuple(with_partition_key(frame, keys) for frame in frames)
 
 
 def _bucket_tagger(n_buckets: int):
@@ -167,10 +175,13 @@ def _bucket_tagger(n_buckets: int):
 # --- inside a task ---------------------------------------------------------------------------------
 
 
-def raw_frames(batch: pa.Table, files: dict[str, RawFile | None]) -> dict[str, pd.DataFrame | None]:
-    """Each table's raw rows of one bucket, in file order, indexed by row number, typed as read.py reads them."""
+def raw_frames(batches: Sequence[pa.Table], files: dict[str, RawFile | None]) -> dict[str, pd.DataFrame | None]:
+    """Each table's raw rows of one bucket (its rows of each :func:`stacked_raw` frame), in file order,
+    indexed by row number, typed as read.py reads them."""
+    from omvald.spark.tasks import GROUPS
+
     frames: dict[str, pd.DataFrame | None] = {}
-    tags = batch.column(TAG) if TAG in batch.column_names else None
+    batch_of = {table: (batch, len(group) > 1) for group, batch in zip(GROUPS, batches, strict=True) for table in group}
     for table, f in files.items():
         if f is None:
             frames[table] = None
@@ -179,8 +190,9 @@ def raw_frames(batch: pa.Table, files: dict[str, RawFile | None]) -> dict[str, p
             frames[table] = pd.DataFrame()
             continue
         schema = f.schema or pa.schema([pa.field(n, pa.string()) for n in f.columns])
-        if f.has_ids and tags is not None:
-            rows = batch.filter(pc.equal(tags, table))
+        batch, stacked = batch_of[table]
+        if f.has_ids and batch.num_rows:
+            rows = batch.filter(pc.equal(batch.column(TAG), table)) if stacked else batch
             rows = rows.take(pc.sort_indices(rows.column(ROW)))
             part = pa.Table.from_arrays(
                 [rows.column(f"{table}{SEP}{n}").cast(schema.field(n).type) for n in schema.names], schema=schema

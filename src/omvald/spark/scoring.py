@@ -256,8 +256,8 @@ def _raw_score_task(
 ):
     paths = file_paths(files)
 
-    def run(batch: pa.Table) -> pa.Table:
-        raw = raw_frames(batch, files)
+    def run(*batches: pa.Table) -> pa.Table:
+        raw = raw_frames(batches, files)
         tables, *_ = validate_rows(raw, data_cfg, validate_as_of, paths, whole=False)
         result = score_raw_bucket(tables, raw["customers"], **kwargs)
         return pa.Table.from_pandas(result[out_schema.names], preserve_index=False).cast(out_schema)
@@ -303,7 +303,7 @@ def run_score_spark_on_folder(
     files = find_raw_files(input_dir, cfg.data)
     n_buckets = cfg.score.chunk_buckets or cfg.features.n_buckets
     spark = spark or spark_session(master, n_buckets=n_buckets, java=cfg.spark.java)
-    stacked = stacked_raw(spark, files, n_buckets).persist()
+    stacked = tuple(frame.persist() for frame in stacked_raw(spark, files, n_buckets))
     models = None
     try:
         validated = validate_on_spark(spark, stacked, files, cfg.data, as_of)
@@ -343,7 +343,8 @@ def run_score_spark_on_folder(
             raise_user_error(exc)
             raise
     finally:
-        stacked.unpersist()
+        for frame in stacked:
+            frame.unpersist()
         if models is not None:
             models.unpersist()
     summary = _write_scores(

@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
+# cogroup's two frames: touchpoints (the long table, ~3x billing's rows) alone, billing
+# stacked on customers. All three stacked in one frame padded every touchpoint with the
+# other tables' ~20 null columns, and Spark's sort and Arrow conversion of a bucket then
+# cost more than building its features (benchmarks/README.md).
+GROUPS: tuple[tuple[str, ...], ...] = (("touchpoints",), ("billing", "customers"))
 PART = "_part"
 
 

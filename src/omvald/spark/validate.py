@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,11 +56,11 @@ COUNT = re.compile(r"\((\d+) ")  # "(12 row(s))", "(3 distinct id(s))", "(2 id(s
 
 
 def check_bucket(
-    batch: pa.Table, *, files: dict[str, RawFile | None], cfg: DataConfig, as_of: Any, paths: dict[str, str | None]
+    *batches: pa.Table, files: dict[str, RawFile | None], cfg: DataConfig, as_of: Any, paths: dict[str, str | None]
 ) -> pa.Table:
-    """Validate one bucket; one row of JSON: the failure (``error``) or the facts the driver sums up."""
-    bucket = int(batch.column("bucket")[0].as_py()) if batch.num_rows else 0
-    raw = raw_frames(batch, files)
+    """Validate one bucket (its rows of each raw frame); one row of JSON: the failure or the facts the driver sums."""
+    bucket = next((int(b.column("bucket")[0].as_py()) for b in batches if b.num_rows), 0)
+    raw = raw_frames(batches, files)
     try:
         tables, dropped, extra, _ = validate_rows(raw, cfg, as_of, paths, whole=False)
     except DataContractError as err:
@@ -146,7 +147,7 @@ class Validated:
 
 def validate_on_spark(
     spark: SparkSession,
-    stacked: DataFrame,
+    stacked: Sequence[DataFrame],
     files: dict[str, RawFile | None],
     cfg: DataConfig,
     as_of: Any = None,
