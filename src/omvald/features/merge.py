@@ -8,7 +8,7 @@ rows are streamed from each part in small batches and written in chunks.
 The live data is one chunk plus about one batch per part, whatever the
 number of customers; holding a whole date of 1M customers (about 190 float
 columns) takes ~1.3 GB, and sorting it twice that. Measured at 1M customers
-in 32 parts, the merging process still peaks at ~2-2.6 GB: little of it is
+in 32 parts, the merging process still peaks at ~2.3-2.5 GB: little of it is
 live Arrow data (Parquet reader state and allocator caches; see
 ``benchmarks/README.md``).
 
@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 KEY = "customer_id"
@@ -36,8 +35,17 @@ OUTPUT_ROW_GROUP_ROWS = 100_000
 
 
 def write_part(table: pa.Table, path: Path) -> None:
-    """Write one bucket's rows (sorted by ``as_of, customer_id``) as a part file."""
-    pq.write_table(table, path, row_group_size=PART_ROW_GROUP_ROWS)
+    """Write one bucket's rows (sorted by ``as_of, customer_id``) as a part file.
+
+    No row group holds two as-of dates, so the merge of one date decodes only
+    that date's rows: with a few thousand customers a whole part fits in one
+    row group, and reading it once per date (~80 dates) took seconds.
+    """
+    days = table.column("as_of").to_numpy()
+    starts = [0, *(np.flatnonzero(days[1:] != days[:-1]) + 1).tolist(), table.num_rows]
+    with pq.ParquetWriter(path, table.schema) as writer:
+        for start, end in zip(starts[:-1], starts[1:], strict=True):
+            writer.write_table(table.slice(start, end - start), row_group_size=PART_ROW_GROUP_ROWS)
 
 
 def merge_parts(files: list[Path], target: Path, schema: pa.Schema, dates: list[dt.date], labelled_only: bool) -> int:
@@ -46,20 +54,18 @@ def merge_parts(files: list[Path], target: Path, schema: pa.Schema, dates: list[
     The output is sorted by ``as_of, customer_id`` and has ``schema``;
     returns the number of rows written.
     """
+    parts = [_Part(path) for path in files]
     n = 0
     with pq.ParquetWriter(target, schema) as writer:
         for day in sorted(dates):
-            condition = pads.field("as_of") == pa.scalar(day, pa.date32())
-            if labelled_only:
-                condition = condition & pads.field("churn").is_valid()
-            for chunk in _merge_day(files, schema, condition):
+            for chunk in _merge_day(parts, schema, day, labelled_only):
                 writer.write_table(chunk, row_group_size=OUTPUT_ROW_GROUP_ROWS)
                 n += chunk.num_rows
     return n
 
 
-def _merge_day(files: list[Path], schema: pa.Schema, condition: pc.Expression) -> Iterator[pa.Table]:
-    runs = [_Run(path, schema, condition) for path in files]
+def _merge_day(parts: list[_Part], schema: pa.Schema, day: dt.date, labelled_only: bool) -> Iterator[pa.Table]:
+    runs = [_Run(part, schema, day, labelled_only) for part in parts]
     runs = [run for run in runs if run.n_rows]
     if not runs:
         return
@@ -79,19 +85,46 @@ def _merge_day(files: list[Path], schema: pa.Schema, condition: pc.Expression) -
         yield stacked.take(pa.array(position))
 
 
+class _Part:
+    """One part file, opened once per merge: its row groups' ``as_of`` ranges pick those of a date.
+
+    Opening a dataset and a scanner per part and date cost ~15 ms each; at
+    small sizes (tests, a few thousand customers over ~80 dates) that was
+    seconds of a features run.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.file = pq.ParquetFile(path)
+        meta = self.file.metadata
+        column = meta.schema.to_arrow_schema().get_field_index("as_of")
+        self._ranges: list[tuple[dt.date, dt.date] | None] = []
+        for i in range(meta.num_row_groups):
+            stats = meta.row_group(i).column(column).statistics
+            has_range = stats is not None and stats.has_min_max
+            self._ranges.append((stats.min, stats.max) if has_range else None)
+
+    def row_groups(self, day: dt.date) -> list[int]:
+        """Row groups that may hold rows of ``day`` (all, where a row group has no statistics)."""
+        return [i for i, r in enumerate(self._ranges) if r is None or r[0] <= day <= r[1]]
+
+
 class _Run:
     """One part's rows for one date, in key order, handed out front to back."""
 
-    def __init__(self, path: Path, schema: pa.Schema, condition: pc.Expression) -> None:
-        self._dataset = pads.dataset(str(path), format="parquet")
+    def __init__(self, part: _Part, schema: pa.Schema, day: dt.date, labelled_only: bool) -> None:
+        self._part = part
         self._schema = schema
-        self._condition = condition
-        self.keys = self._scan([KEY]).to_table().column(KEY).combine_chunks()
-        self.n_rows = len(self.keys)
+        self._day = pa.scalar(day, pa.date32())
+        self._labelled_only = labelled_only
+        self._groups = part.row_groups(day)
         self._batches: Iterator[pa.RecordBatch] | None = None
         self._buffer: pa.Table | None = None
+        key_columns = [KEY, "as_of"] + (["churn"] if labelled_only else [])
+        keyed = self._rows(part.file.read_row_groups(self._groups, columns=key_columns, use_threads=False))
+        self.keys = keyed.column(KEY).combine_chunks()
+        self.n_rows = len(self.keys)
         if self.n_rows > 1 and not pc.all(pc.less(self.keys[:-1], self.keys[1:])).as_py():
-            whole = self._scan(schema.names).to_table()
+            whole = self._rows(part.file.read_row_groups(self._groups, columns=schema.names, use_threads=False))
             whole = whole.take(pc.sort_indices(whole.column(KEY)))
             self.keys = whole.column(KEY).combine_chunks()
             self._buffer = self._cast(whole)
@@ -100,30 +133,24 @@ class _Run:
     def take(self, n: int) -> pa.Table:
         """The next ``n`` rows."""
         if self._batches is None:
-            self._batches = iter(self._scan(self._schema.names).to_batches())
-            self._buffer = self._cast(pa.Table.from_batches([], schema=self._scan_schema()))
+            # One batch at a time, in file order, no threads: memory stays at about one batch per part.
+            self._batches = self._part.file.iter_batches(
+                batch_size=BATCH_ROWS, row_groups=self._groups, columns=self._schema.names, use_threads=False
+            )
+            self._buffer = self._schema.empty_table()
+        assert self._buffer is not None
         while self._buffer.num_rows < n:
-            batch = next(self._batches)
-            self._buffer = pa.concat_tables([self._buffer, self._cast(pa.Table.from_batches([batch]))])
+            rows = self._rows(pa.Table.from_batches([next(self._batches)]))
+            self._buffer = pa.concat_tables([self._buffer, self._cast(rows)])
         head, self._buffer = self._buffer.slice(0, n), self._buffer.slice(n)
         return head
 
-    def _scan(self, columns: list[str]) -> pads.Scanner:
-        # One file, no threads and no read-ahead: batches come in file order, one at a time.
-        # No pre-buffering either: it would hold the raw bytes of every row group of
-        # the date at once, per part (~1.3 GB for all parts at 1M customers).
-        return self._dataset.scanner(
-            columns=columns,
-            filter=self._condition,
-            batch_size=BATCH_ROWS,
-            use_threads=False,
-            batch_readahead=0,
-            fragment_readahead=1,
-            fragment_scan_options=pads.ParquetFragmentScanOptions(pre_buffer=False),
-        )
-
-    def _scan_schema(self) -> pa.Schema:
-        return pa.schema([self._dataset.schema.field(name) for name in self._schema.names])
+    def _rows(self, table: pa.Table) -> pa.Table:
+        """The rows of this run's date (with a label if ``labelled_only``)."""
+        mask = pc.equal(table.column("as_of"), self._day)
+        if self._labelled_only:
+            mask = pc.and_(mask, pc.is_valid(table.column("churn")))
+        return table.filter(mask)
 
     def _cast(self, table: pa.Table) -> pa.Table:
         return table if table.schema == self._schema else table.cast(self._schema)
