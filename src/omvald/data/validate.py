@@ -378,8 +378,8 @@ def warning_facts(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
 
 def add_warning_facts(facts: list[dict[str, Any]]) -> dict[str, Any]:
     """The :func:`warning_facts` of the union of disjoint sets of customers (e.g. buckets)."""
-    total: dict[str, Any] = {"customers": 0, "churn_dates": 0, "last_invoice_days": {}, "invoice_months": {}}
-    total["touchpoints"] = 0
+    total: dict[str, Any] = {"customers": 0, "churn_dates": 0, "touchpoints": 0}
+    total |= {"last_invoice_days": {}, "invoice_months": {}}
     for f in facts:
         for key in ("customers", "churn_dates", "touchpoints"):
             total[key] += f[key]

@@ -62,7 +62,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from omvald.buckets import N_SLOTS, bucket_of_slot
@@ -76,6 +75,8 @@ from omvald.spark.tasks import (
     bucket_partition_keys,
     per_bucket,
     raise_user_error,
+    stacked_group,
+    table_rows,
     with_partition_key,
 )
 
@@ -85,8 +86,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TABLES = build.TABLES
-TAG = "_table"
-SEP = "__"
 
 BucketFunction = Callable[..., pd.DataFrame]
 
@@ -107,7 +106,7 @@ def split_bucket(batches: Sequence[pa.Table], schemas: dict[str, pa.Schema]) -> 
     for group, batch in zip(GROUPS, batches, strict=True):
         for table in group:
             schema = schemas[table]
-            part = _table_rows(batch, table, schema, stacked=len(group) > 1)
+            part, _ = table_rows(batch, table, schema, stacked=len(group) > 1)
             part = part.cast(pa.schema([_as_duckdb_reads_parquet(f) for f in schema]))
             order = ["hash_slot", "customer_id"] + [n for n in schema.names if n not in ("hash_slot", "customer_id")]
             sortable = [n for n in order if not pa.types.is_nested(schema.field(n).type)]
@@ -116,14 +115,6 @@ def split_bucket(batches: Sequence[pa.Table], schemas: dict[str, pa.Schema]) -> 
             con.unregister("part")
     con.close()
     return BucketTables(**frames)
-
-
-def _table_rows(batch: pa.Table, table: str, schema: pa.Schema, stacked: bool) -> pa.Table:
-    """``table``'s rows and columns of one frame's bucket, typed as in the interim file."""
-    if batch.num_rows == 0:  # a bucket with rows in only one of the frames: Spark may send no columns
-        return schema.empty_table()
-    rows = batch.filter(pc.equal(batch.column(TAG), table)) if stacked else batch
-    return pa.Table.from_arrays([rows.column(f"{table}{SEP}{f.name}").cast(f.type) for f in schema], schema=schema)
 
 
 def _as_duckdb_reads_parquet(f: pa.Field) -> pa.Field:
@@ -190,16 +181,10 @@ def bucketed_interim(
     frames = []
     for group in GROUPS:
         # one slot map per frame: a shared one makes cogroup's ``bucket`` column ambiguous
-        slot_map = spark.createDataFrame(slot_buckets)
-        stacked = None
-        for table in group:
-            df = spark.read.parquet(str(interim_dir / f"{table}.parquet")).join(F.broadcast(slot_map), "hash_slot")
-            cols = [F.col("bucket")] + ([F.lit(table).alias(TAG)] if len(group) > 1 else [])
-            cols += [F.col(f"`{name}`").alias(f"{table}{SEP}{name}") for name in schemas[table].names]
-            df = df.select(*cols)
-            stacked = df if stacked is None else stacked.unionByName(df, allowMissingColumns=True)
-        assert stacked is not None
-        frames.append(stacked)
+        slot_map = F.broadcast(spark.createDataFrame(slot_buckets))
+        read = {t: spark.read.parquet(str(interim_dir / f"{t}.parquet")).join(slot_map, "hash_slot") for t in group}
+        read = {t: df.select("bucket", *[F.col(f"`{n}`") for n in schemas[t].names]) for t, df in read.items()}
+        frames.append(stacked_group(group, read, keep=["bucket"]))
     keys = bucket_partition_keys(spark, n_buckets)
     return tuple(with_partition_key(frame, keys) for frame in frames)
 

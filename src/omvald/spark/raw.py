@@ -33,7 +33,7 @@ from omvald.errors import DataContractError
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-TAG, SEP, ROW = "_table", "__", "_row"
+ROW = "_row"
 ROW_BITS = 33  # monotonically_increasing_id: partition number above bit 33, row within the partition below
 
 
@@ -136,26 +136,20 @@ def stacked_raw(spark: SparkSession, files: dict[str, RawFile | None], n_buckets
     from pyspark.sql import functions as F
     from pyspark.sql.types import IntegerType, StructField, StructType
 
-    from omvald.spark.tasks import GROUPS, bucket_partition_keys, with_partition_key
+    from omvald.spark.tasks import GROUPS, bucket_partition_keys, stacked_group, with_partition_key
 
     frames = []
     for group in GROUPS:
-        stacked = None
+        read = {}
         for table in group:
             f = files.get(table)
             if f is None or not f.has_ids:
                 continue
             df = read_raw_file(spark, f)
-            df = df.mapInArrow(
-                _bucket_tagger(n_buckets), StructType([*df.schema.fields, StructField("bucket", IntegerType())])
-            )
-            cols = [F.col("bucket"), F.col(ROW)] + ([F.lit(table).alias(TAG)] if len(group) > 1 else [])
-            cols += [F.col(f"`{n}`").alias(f"{table}{SEP}{n}") for n in f.columns]
-            df = df.select(*cols)
-            stacked = df if stacked is None else stacked.unionByName(df, allowMissingColumns=True)
-        if stacked is None:
-            stacked = spark.createDataFrame([], "bucket int, _row long")
-        frames.append(stacked)
+            schema = StructType([*df.schema.fields, StructField("bucket", IntegerType())])
+            read[table] = df.mapInArrow(_bucket_tagger(n_buckets), schema)
+        stacked = stacked_group(group, read, keep=["bucket", ROW])
+        frames.append(stacked if stacked is not None else spark.createDataFrame([], "bucket int, _row long"))
     if all(f is None or not f.has_ids for f in files.values()):
         frames[-1] = spark.range(1).select(F.lit(0).alias("bucket"), F.col("id").alias(ROW))
     keys = bucket_partition_keys(spark, n_buckets)
@@ -178,7 +172,7 @@ def _bucket_tagger(n_buckets: int):
 def raw_frames(batches: Sequence[pa.Table], files: dict[str, RawFile | None]) -> dict[str, pd.DataFrame | None]:
     """Each table's raw rows of one bucket (its rows of each :func:`stacked_raw` frame), in file order,
     indexed by row number, typed as read.py reads them."""
-    from omvald.spark.tasks import GROUPS
+    from omvald.spark.tasks import GROUPS, table_rows
 
     frames: dict[str, pd.DataFrame | None] = {}
     batch_of = {table: (batch, len(group) > 1) for group, batch in zip(GROUPS, batches, strict=True) for table in group}
@@ -192,12 +186,9 @@ def raw_frames(batches: Sequence[pa.Table], files: dict[str, RawFile | None]) ->
         schema = f.schema or pa.schema([pa.field(n, pa.string()) for n in f.columns])
         batch, stacked = batch_of[table]
         if f.has_ids and batch.num_rows:
-            rows = batch.filter(pc.equal(batch.column(TAG), table)) if stacked else batch
-            rows = rows.take(pc.sort_indices(rows.column(ROW)))
-            part = pa.Table.from_arrays(
-                [rows.column(f"{table}{SEP}{n}").cast(schema.field(n).type) for n in schema.names], schema=schema
-            )
-            index = rows.column(ROW).to_numpy()
+            part, rows = table_rows(batch, table, schema, stacked)
+            order = pc.sort_indices(rows.column(ROW))
+            part, index = part.take(order), rows.column(ROW).take(order).to_numpy()
         else:
             part, index = schema.empty_table(), np.zeros(0, dtype=np.int64)
         for i, field in enumerate(part.schema):  # as omvald.data.read._read_parquet: dates as datetimes

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from omvald import errors
 
@@ -26,6 +27,38 @@ if TYPE_CHECKING:
 # cost more than building its features (benchmarks/README.md).
 GROUPS: tuple[tuple[str, ...], ...] = (("touchpoints",), ("billing", "customers"))
 PART = "_part"
+TAG, SEP = "_table", "__"  # in a frame of stacked tables: the row's table; column ``<table>__<column>``
+
+
+def stacked_group(group: tuple[str, ...], tables: dict[str, DataFrame], keep: list[str]) -> DataFrame | None:
+    """The frame of ``group`` (one of :data:`GROUPS`) from the ``tables`` of it that have rows: columns renamed
+    ``<table>__<column>`` (``keep`` as is), a ``_table`` tag if the group has two tables; ``None`` without tables.
+
+    Tables may share a column name with a different type (a customer attribute
+    ``value``), hence the prefix; columns of the other table are null.
+    """
+    from pyspark.sql import functions as F
+
+    stacked = None
+    for table, df in tables.items():
+        cols = [F.col(k) for k in keep] + ([F.lit(table).alias(TAG)] if len(group) > 1 else [])
+        cols += [F.col(f"`{n}`").alias(f"{table}{SEP}{n}") for n in df.columns if n not in keep]
+        df = df.select(*cols)
+        stacked = df if stacked is None else stacked.unionByName(df, allowMissingColumns=True)
+    return stacked
+
+
+def table_rows(batch: pa.Table, table: str, schema: pa.Schema, stacked: bool) -> tuple[pa.Table, pa.Table]:
+    """``table``'s rows of one group's batch: its columns typed by ``schema``, and the batch's own rows.
+
+    A bucket with rows in only one frame gets an empty batch for the other
+    (Spark may send it without columns): then both are empty.
+    """
+    if batch.num_rows == 0:
+        return schema.empty_table(), batch
+    rows = batch.filter(pc.equal(batch.column(TAG), table)) if stacked else batch
+    columns = [rows.column(f"{table}{SEP}{f.name}").cast(f.type) for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema), rows
 
 
 def bucket_partition_keys(spark: SparkSession, n_buckets: int) -> list[int]:
@@ -57,12 +90,14 @@ def with_partition_key(frame: DataFrame, keys: list[int]) -> DataFrame:
     return frame.withColumn(PART, F.element_at(F.array(*[F.lit(k) for k in keys]), F.col("bucket") + 1))
 
 
-def bucket_of(batches: Sequence[pa.Table]) -> int:
-    """The bucket of one group's rows (a group has rows in at least one of its frames)."""
+def bucket_of(batches: Sequence[pa.Table], default: int | None = None) -> int:
+    """The bucket of one group's rows (a group has rows in at least one of its frames, else ``default``)."""
     for batch in batches:
         if batch.num_rows:
             return int(batch.column("bucket")[0].as_py())
-    raise ValueError("a bucket group without rows")
+    if default is None:
+        raise ValueError("a bucket group without rows")
+    return default
 
 
 RESULT_BATCH_ROWS = 10_000

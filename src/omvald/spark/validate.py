@@ -47,6 +47,7 @@ from omvald.data.validate import (
 )
 from omvald.errors import DataContractError
 from omvald.spark.raw import RawFile, csv_line_numbers, file_paths, raw_frames
+from omvald.spark.tasks import bucket_of
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -59,7 +60,7 @@ def check_bucket(
     *batches: pa.Table, files: dict[str, RawFile | None], cfg: DataConfig, as_of: Any, paths: dict[str, str | None]
 ) -> pa.Table:
     """Validate one bucket (its rows of each raw frame); one row of JSON: the failure or the facts the driver sums."""
-    bucket = next((int(b.column("bucket")[0].as_py()) for b in batches if b.num_rows), 0)
+    bucket = bucket_of(batches, default=0)
     raw = raw_frames(batches, files)
     try:
         tables, dropped, extra, _ = validate_rows(raw, cfg, as_of, paths, whole=False)
