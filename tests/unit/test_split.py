@@ -114,6 +114,14 @@ def test_validation_moves_to_held_out_customers_before_the_test_window_shrinks()
     assert not any("not train.test_dates" in n for n in split.notes)
 
 
+def test_training_dates_without_a_churner_step_down_to_held_out_customers():
+    # Jan and Feb (the training dates of the 90-day step above) have no churner: nothing to learn there,
+    # while the customer step still has churners on both sides.
+    frame = customers_at(labelled(90))
+    frame.loc[frame["as_of"] <= D(2025, 2, 28), "churn"] = 0
+    assert split_of(frame, 90).step == "customer"
+
+
 # --------------------------------------------------------------------------- step "customer"
 
 

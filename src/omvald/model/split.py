@@ -241,7 +241,8 @@ def make_split(
         rows = labelled.loc[_in_dates(labelled, windows["train"])]
         valid = held_out_customers(_ever_positive(rows), holdout_share)
         train = set(rows["customer_id"].astype(str)) - valid
-        if valid and train:
+        learnable = rows.loc[rows["customer_id"].astype(str).isin(train), "churn"].nunique() == 2
+        if valid and train and learnable:  # else the customer step, which may still learn
             k = len(windows["test"])
             notes = [
                 f"too few labelled as-of dates for an out-of-time validation window (train.valid_dates="
