@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# DVC cannot read unquoted dates in params.yaml; omvald/dvc_dates.py teaches it (a .pth hook in the venv).
+DATES  := $(VENV)/.dvc-dates-stamp
 EXTRAS ?= test,spark
 # dvc runs each stage's `omvald ...` command through the shell: the venv comes first on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -21,15 +23,19 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install pinned dependencies
+$(DATES): $(STAMP) src/omvald/dvc_dates.py
+	$(BIN)/python -m omvald.dvc_dates install
+	@touch $(DATES)
 
-repro: $(STAMP) ## Run the whole DVC pipeline (synthetic business by default; see params.yaml data.source)
+install: $(STAMP) $(DATES) ## Create .venv and install pinned dependencies
+
+repro: $(STAMP) $(DATES) ## Run the whole DVC pipeline (synthetic business by default; see params.yaml data.source)
 	$(BIN)/dvc repro
 
-test: $(STAMP) ## Run the whole test suite (includes training on the default synthetic business)
+test: $(STAMP) $(DATES) ## Run the whole test suite (includes training on the default synthetic business)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-test-fast: $(STAMP) ## Run the tests that take seconds (no slow, no spark)
+test-fast: $(STAMP) $(DATES) ## Run the tests that take seconds (no slow, no spark)
 	$(BIN)/python -m pytest -n 2 -m "not slow and not spark"
 
 lint: $(STAMP) ## ruff format --check and ruff check

@@ -22,17 +22,23 @@ import pandas as pd
 N_SLOTS = 1024
 
 
-def hash_slot(customer_ids: pd.Series) -> pd.Series:
-    """Stable slot in ``[0, N_SLOTS)`` for each customer id (same id, same slot, everywhere)."""
+def customer_hash(customer_ids: pd.Series) -> pd.Series:
+    """Stable 64-bit hash (uint64) of each customer id: blake2b, the same on every machine and run."""
     ids = customer_ids.astype("string")
     uniques = pd.unique(ids.to_numpy(dtype=object))
-    slots = np.fromiter(
-        (int.from_bytes(hashlib.blake2b(str(u).encode(), digest_size=8).digest(), "little") % N_SLOTS for u in uniques),
-        dtype=np.int16,
+    hashes = np.fromiter(
+        (int.from_bytes(hashlib.blake2b(str(u).encode(), digest_size=8).digest(), "little") for u in uniques),
+        dtype=np.uint64,
         count=len(uniques),
     )
-    lookup = pd.Series(slots, index=uniques)
-    return pd.Series(lookup.reindex(ids.to_numpy(dtype=object)).to_numpy(), index=customer_ids.index, name="hash_slot")
+    lookup = pd.Series(hashes, index=uniques)
+    return pd.Series(lookup.reindex(ids.to_numpy(dtype=object)).to_numpy(), index=customer_ids.index, name="hash")
+
+
+def hash_slot(customer_ids: pd.Series) -> pd.Series:
+    """Stable slot in ``[0, N_SLOTS)`` for each customer id (same id, same slot, everywhere)."""
+    slots = (customer_hash(customer_ids).to_numpy() % np.uint64(N_SLOTS)).astype(np.int16)
+    return pd.Series(slots, index=customer_ids.index, name="hash_slot")
 
 
 def slot_range(bucket: int, n_buckets: int) -> tuple[int, int]:

@@ -135,8 +135,13 @@ class TrainConfig:
     valid_dates: int = 2
     test_dates: int = 3
     calibration: str = "auto"
-    snapshot_test_share: float = 0.25
+    # Share of customers held out when the history is too short for out-of-time windows
+    # (omvald.model.split): the validation customers, or the test and validation customers.
+    customer_holdout_share: float = 0.25
     customer_share: float = 1.0
+    # Refit the scoring model on every labelled date with the evaluated fit's settings (omvald.model.refit).
+    refit: bool = True
+    refit_calibration_folds: int = 3
     churn: LGBMParams = LGBMParams()
     phase_out: LGBMParams = LGBMParams()
 
@@ -194,6 +199,10 @@ class Config:
         return _flatten(self.raw)
 
 
+# Old parameter names -> the new name, for a clear error instead of "unknown parameter".
+RENAMED = {("train", "snapshot_test_share"): "train.customer_holdout_share"}
+
+
 def load_config(path: str | Path = "params.yaml") -> Config:
     """Read ``params.yaml`` into a :class:`Config`; unknown keys are errors."""
     path = Path(path)
@@ -219,6 +228,10 @@ def _build(cls: type, values: Any, where: str) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
+    section = where.rsplit(".", 1)[-1]
+    for key in unknown:
+        if (section, key) in RENAMED:
+            raise ConfigError(f"{where}.{key} was renamed; write it as {RENAMED[section, key]}.")
     if unknown:
         raise ConfigError(
             f"{where}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(names - {'raw'}))}"
@@ -239,7 +252,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         return _build(tp, value or {}, where)
     try:
         if tp is dt.date:
-            return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+            return _as_date(value)
         if origin is tuple:
             return tuple(value or ())
         if origin is dict:
@@ -253,6 +266,17 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: cannot read {value!r} as {getattr(tp, '__name__', tp)}: {exc}") from exc
     return value
+
+
+def _as_date(value: Any) -> dt.date:
+    """A date from YAML: unquoted (``2026-10-31``, read as a date) or quoted (``"2026-10-31"``), both accepted."""
+    if isinstance(value, dt.datetime):
+        if value.time() != dt.time(0):
+            raise ValueError("expected a date without a time of day")
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

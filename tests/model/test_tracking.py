@@ -47,7 +47,8 @@ def test_child_run_holds_params_tags_dataset_and_evaluation_metrics(pipeline):
     assert run.data.params["train.churn.n_estimators"] == "60"
     assert run.data.params["seed"] == "7"
     assert run.data.params["model.calibration_method"] in {"isotonic", "sigmoid"}
-    assert run.data.tags["split_strategy"] == "time"
+    assert run.data.tags["split_strategy"] == "time" and run.data.tags["split_step"] == "time"
+    assert run.data.params["fit.scoring.refit"] == "True" and run.data.params["fit.holdout.as_of_dates"] == "6"
     assert run.data.tags["git_commit"] == "0123abc" and run.data.tags["dvc_exp_name"] == "exp-test"
     assert run.data.tags["feature_families"] == "billing,profile,touchpoints"
     (dataset_input,) = run.inputs.dataset_inputs
@@ -84,6 +85,15 @@ def test_each_model_is_registered_with_alias_candidate(pipeline):
     assert tracking.alias_version(uri, "omvald-churn", "champion") is None
 
 
+def test_the_registered_version_is_the_scoring_fit_and_carries_the_holdout_fit_that_promote_scores(pipeline):
+    X = pipeline["frame"][NAMES].tail(300)
+    uri, models = pipeline["ctx"].tracking_uri, pipeline["root"] / "models"
+    for fit, path in (("holdout", "churn.holdout.joblib"), ("scoring", "churn.joblib")):
+        p, scored = tracking.predict_registered(uri, "omvald-churn", "candidate", X, holdout=fit == "holdout")
+        assert scored == fit
+        np.testing.assert_allclose(p, joblib.load(models / path).predict_proba(X)[:, 1], rtol=0, atol=1e-9)
+
+
 def test_promotion_first_wins_worse_is_refused_force_overrides_better_wins(pipeline):
     root, ctx, uri = pipeline["root"], pipeline["ctx"], pipeline["ctx"].tracking_uri
     models = root / "models"
@@ -95,6 +105,7 @@ def test_promotion_first_wins_worse_is_refused_force_overrides_better_wins(pipel
     run_train(weak, pipeline["features"], root / "models_weak", tracking=ctx)
     (refused,) = run_promote(pipeline["features"], models, uri, targets=("churn",))
     assert not refused.promoted and "does not beat champion" in refused.reason
+    assert f"v{good}: holdout fit" in refused.reason  # like with like: both evaluated fits
     assert refused.candidate_score < refused.champion_score
     assert tracking.alias_version(uri, "omvald-churn", "champion") == good
 

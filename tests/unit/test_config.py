@@ -34,3 +34,20 @@ def test_unparsable_value_names_the_key():
 def test_missing_params_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "params.yaml")
+
+
+def test_dates_read_the_same_quoted_or_not(tmp_path):
+    # the README's example is unquoted: YAML gives a date; quoted it is a string; DVC may write either
+    path = tmp_path / "params.yaml"
+    path.write_text("data:\n  data_end: 2026-10-31\nfeatures:\n  as_of_first: '2025-01-31'\n  as_of_last: 2026-06-30\n")
+    cfg = load_config(path)
+    assert cfg.data.data_end == dt.date(2026, 10, 31)
+    assert (cfg.features.as_of_first, cfg.features.as_of_last) == (dt.date(2025, 1, 31), dt.date(2026, 6, 30))
+    assert config_from_dict({"data": {"data_end": dt.datetime(2026, 10, 31)}}).data.data_end == dt.date(2026, 10, 31)
+    with pytest.raises(ConfigError, match="data.data_end"):
+        config_from_dict({"data": {"data_end": dt.datetime(2026, 10, 31, 12, 30)}})
+
+
+def test_a_renamed_parameter_says_its_new_name():
+    with pytest.raises(ConfigError, match="snapshot_test_share was renamed; write it as train.customer_holdout_share"):
+        config_from_dict({"train": {"snapshot_test_share": 0.25}})

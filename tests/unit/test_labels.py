@@ -325,3 +325,20 @@ def test_a_steady_monthly_bill_is_never_a_phase_out_whatever_the_invoice_day(inv
         spine = pd.DataFrame({"customer_id": ["steady"], "as_of": pd.Series([as_of], dtype=object)})
         out = labels(t, spine, cfg, D(2025, 12, 31), contractual=True, billing_empty=False)
         assert out["phase_out"].tolist() == [0.0], as_of
+
+
+@pytest.mark.parametrize("horizon_days", [15, 30])
+def test_a_horizon_shorter_than_a_whole_month_gives_no_phase_out_label_but_keeps_churn_and_revenue(horizon_days):
+    # Monthly bills of 50 on the 10th; as-of 2025-06-30. A 15- or 30-day window holds one bill or none,
+    # so comparing raw windows would call the steady customer a phase-out; there is no whole month in it.
+    days = [D(2025, m, 10) for m in range(1, 10)]
+    customers = {"customer_id": ["steady", "leaves"], "signup_date": [D(2024, 1, 1)] * 2,
+                 "churn_date": [None, D(2025, 7, 5)]}  # fmt: skip
+    billing = {"customer_id": ["steady"] * 9 + ["leaves"] * 6, "invoice_date": days + days[:6], "amount": [50.0] * 15}
+    t = business(customers, billing)
+    cfg = FeatureConfig(horizon_days=horizon_days, phase_out_drop=0.3, lookback_days=365)
+    spine = pd.DataFrame({"customer_id": ["steady", "leaves"], "as_of": pd.Series([D(2025, 6, 30)] * 2, dtype=object)})
+    out = labels(t, spine, cfg, D(2025, 9, 30), contractual=True, billing_empty=False).set_index("customer_id")
+    assert out["churn"].to_dict() == {"steady": 0, "leaves": 1}
+    assert out["phase_out"].isna().all()
+    assert out.loc["steady", "next_revenue"] == 50.0  # the bill of 2025-07-10 lies in (t, t + H]

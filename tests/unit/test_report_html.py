@@ -186,6 +186,46 @@ def test_time_split_and_single_snapshot_are_said_plainly():
         assert time_words not in snapshot
 
 
+SHORT_FITS = {
+    "churn": {
+        "holdout": {"n_trees": 41, "calibration": "sigmoid", "n_rows": 900, "as_of_dates": 2, "first": "2025-01-31",
+                    "last": "2025-02-28"},
+        "scoring": {"n_trees": 41, "calibration": "sigmoid", "n_rows": 2600, "as_of_dates": 6, "first": "2025-01-31",
+                    "last": "2025-06-30", "refit": True, "calibration_folds": 3},
+    }
+}  # fmt: skip
+
+
+def test_a_customer_split_across_dates_is_flagged_not_out_of_time_at_the_top_and_explained():
+    split = {
+        "strategy": "customer (not out of time)",
+        "step": "customer",
+        "out_of_time": False,
+        "horizon_days": 180,
+        "notes": ["no labelled as-of date ends its 180-day label window before a later labelled date"],
+        "windows": [{"window": "test", "as_of_dates": 3, "first": "2025-01-31", "last": "2025-03-31", "rows": 150}],
+        "fits": SHORT_FITS,
+    }
+    page = render_report(_inputs(split=split))
+    headline = page.split("id='headline'")[1].split("</section>")[0]
+    assert "Not an out-of-time test." in headline
+    assert "held-out test customers at the same as-of dates the models learned from (not out of time)" in headline
+    section = page.split("id='split'")[1]
+    assert "Customer split, not out of time." in section and "180-day label window before" in section
+    assert "refit on every labelled snapshot" in section
+    assert "<td>scoring</td><td>41</td><td>sigmoid</td><td>2,600</td>" in section
+
+
+def test_a_test_window_with_customer_validation_is_out_of_time_and_says_how_it_validated():
+    split = {"strategy": "time test, customer validation", "step": "time_test", "out_of_time": True,
+             "horizon_days": 90, "windows": [], "fits": SHORT_FITS}  # fmt: skip
+    page = render_report(_inputs(split=split))
+    assert "Not an out-of-time test" not in page
+    section = page.split("id='split'")[1]
+    assert "Out-of-time test, validation on held-out customers." in section
+    assert "Measured on the test window (as-of dates later than any used in training)" in page
+
+
 def test_missing_optional_inputs_render_as_not_available():
     page = render_report(
         _inputs(

@@ -24,7 +24,7 @@ def train(
     params: ParamsOption = Path("params.yaml"),
     no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Skip MLflow tracking and registration.")] = False,
 ) -> None:
-    """Split out of time, fit churn and phase-out LightGBM models plus baselines, log to MLflow."""
+    """Split (out of time where the history allows), fit churn and phase-out models plus baselines, refit, log to MLflow."""
     from omvald.model.tracking import context_from_env
     from omvald.model.train import run_train
 
@@ -35,8 +35,21 @@ def train(
     trees = ", ".join(f"{t}={n}" for t, n in result["n_trees"].items())
     console.print(
         f"trained ({split['split_strategy']} split; rows train/valid/test = "
-        f"{split['n_rows']['train']}/{split['n_rows']['valid']}/{split['n_rows']['test']}; trees {trees})"
+        f"{split['n_rows']['train']}/{split['n_rows']['valid']}/{split['n_rows']['test']}; trees {trees})",
+        highlight=False,
     )
+    console.print(f"  split step '{split['split_step']}': {split['split_description']}", highlight=False)
+    for note in split["notes"]:
+        console.print(f"  [yellow]{note}[/]", markup=True, highlight=False)
+    for target, fits in result["fits"].items():
+        scoring = fits["scoring"]
+        if scoring["refit"]:
+            console.print(
+                f"  {target}: scoring model refit on all {len(scoring['as_of_dates'])} labelled as-of dates "
+                f"({scoring['n_rows']} rows, test window included; {scoring['n_trees']} trees, "
+                f"{scoring['calibration']} calibration); metrics come from the holdout fit",
+                highlight=False,
+            )
     for target, reason in result["skipped"].items():
         console.print(f"  {target} model skipped: {reason}", highlight=False)
     for model in result["run"].get("models", {}).values():
@@ -60,6 +73,13 @@ def evaluate(
     result = run_evaluate(
         cfg, features_dir, models_dir, metrics_dir, plots_dir, tracking_uri=os.environ.get("MLFLOW_TRACKING_URI")
     )
+    if not result["churn"]["out_of_time"]:
+        console.print(
+            f"[yellow]test NOT out of time ({result['churn']['split_strategy']}): customers held out at the same "
+            "as-of dates, not later dates[/]",
+            markup=True,
+            highlight=False,
+        )
     if result["phase_out"].get("skipped"):
         console.print(f"phase_out: skipped ({result['phase_out']['reason']})", highlight=False)
     blocks = [("churn", result["churn"])]

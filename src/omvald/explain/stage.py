@@ -3,7 +3,8 @@
 ``run_explain`` reads the feature stage's ``training.parquet`` and the
 train stage's ``models/``, takes a seeded sample of the **test window**
 (rows the models never saw; dates from ``models/split.json``), computes
-exact contributions and writes, per trained model (``churn`` always,
+exact contributions of the evaluated (holdout) fits, the ones the metrics
+describe, and writes, per trained model (``churn`` always,
 ``phase_out`` unless the train stage skipped it, see
 :func:`omvald.model.train.trained_targets`):
 
@@ -42,7 +43,7 @@ from omvald.explain.drivers import contributions, driver_importance, shap_import
 from omvald.features.registry import feature_drivers
 from omvald.io import atomic_path, read_json
 from omvald.model.split import Split
-from omvald.model.train import load_features, skipped_targets, trained_targets
+from omvald.model.train import HOLDOUT, load_features, model_path, skipped_targets, trained_targets
 from omvald.scoring.score import model_matrix
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,8 @@ def run_explain(
     for target, reason in skipped.items():
         log.info("explain: %s model skipped in training, nothing to explain: %s", target, reason)
     for target in trained_targets(models_dir):
-        model = _load_model(models_dir / f"{target}.joblib")
+        # the evaluated fit: the test window is unseen by it (the scoring model was refit on it)
+        model = _load_model(model_path(models_dir, target, HOLDOUT))
         rows = sample if target == "churn" else sample.loc[sample["churn"] == 0]
         X = model_matrix(rows, model, target)
         contrib = contributions(model, X)

@@ -212,6 +212,7 @@ def finish_output(plan: FeaturePlan, cfg: FeatureConfig, parts: Path, out: Path)
         "billing_observed_until": meta.get("billing_observed_until"),
         "scoring_date": plan.score_date.isoformat(),
         "horizon_days": cfg.horizon_days,
+        "phase_out_months": labels.phase_out_months(cfg.horizon_days),
         "phase_out_drop": cfg.phase_out_drop,
         "lookback_days": cfg.lookback_days,
         "contractual": bool(meta["contractual"]),
@@ -302,7 +303,10 @@ def _build_parts(plan: FeaturePlan, cfg: FeatureConfig, parts: Path) -> Iterator
 
 
 def _phase_out_dates(labelled: list[dt.date], horizon_days: int, billing_until: str | None) -> list[dt.date]:
-    """Labelled as-of dates whose horizon lies inside observed billing; logs the dates that lose phase-out."""
+    """Labelled as-of dates with a phase-out label (horizon of a whole month or more, inside observed billing)."""
+    if labels.phase_out_months(horizon_days) == 0:
+        log.warning("features: the %d-day horizon is shorter than one whole month; no phase-out labels", horizon_days)
+        return []
     if billing_until is None:
         log.warning("features: the business has no billing; no phase-out labels")
         return []

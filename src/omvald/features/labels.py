@@ -13,10 +13,14 @@ Definitions (DATA_CONTRACT), horizon ``H`` days, drop ``d``:
 Phase-out compares whole calendar months, not raw days: the two windows are
 ``(t - m months, t]`` and ``(t, t + m months]`` with ``m`` the most months
 that always fit in ``H`` days (31 days -> 1, 62 -> 2, 92 -> 3, 184 -> 6, 366 ->
-12; below 31 days the windows are ``H`` days). Why: a 90-day window holds two
-or three monthly invoices depending on the month and the invoice day, so
-three invoices before ``t`` and two after would look like a 33% drop with no
-change at all. Month windows from a month-end ``t`` end on month ends.
+12). Why: a 90-day window holds two or three monthly invoices depending on
+the month and the invoice day, so three invoices before ``t`` and two after
+would look like a 33% drop with no change at all. Month windows from a
+month-end ``t`` end on month ends. A horizon shorter than 31 days holds no
+whole month, so there is **no phase-out label** (NaN everywhere): a 15- or
+30-day window of monthly billing holds one invoice or none, and nearly
+every customer who stays would count as phased out. The train stage then
+skips the phase-out model and says why.
 
 A label at ``t`` exists only when ``t + H <= data_end``; otherwise all three
 are missing. Labels are the only place that reads rows dated after ``t``.
@@ -52,7 +56,7 @@ _MAX_DAYS_OF_MONTHS = (31, 62, 92, 123, 153, 184, 215, 245, 276, 306, 337, 366)
 
 
 def phase_out_months(horizon_days: int) -> int:
-    """Whole calendar months of the phase-out windows: the most that always fit in ``horizon_days`` (0 = use days)."""
+    """Whole calendar months of the phase-out windows: the most that always fit in ``horizon_days`` (0 = no label)."""
     return sum(1 for days in _MAX_DAYS_OF_MONTHS if days <= horizon_days)
 
 
@@ -99,7 +103,8 @@ def label_sql(contractual: bool, billing_empty: bool) -> str:
     phase_out = (
         "NULL"
         if billing_empty
-        else """CASE WHEN coalesce(lb.billed_prev, 0) <= 0 THEN 0.0
+        else """CASE WHEN sp.m = 0 THEN NULL
+                     WHEN coalesce(lb.billed_prev, 0) <= 0 THEN 0.0
                      WHEN coalesce(lb.billed_next_phase, 0) <= $keep * lb.billed_prev THEN 1.0
                      ELSE 0.0 END"""
     )

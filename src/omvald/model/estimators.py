@@ -177,11 +177,19 @@ class LGBMChurnModel(ClassifierMixin, BaseEstimator):
         )
         self.n_trees_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
         if X_valid is not None and len(X_valid):
-            self.calibrator_, self.calibration_losses_ = fit_calibrator(
-                self.predict_raw(X_valid), np.asarray(y_valid), self.calibration, valid_groups
-            )
-        else:
-            self.calibrator_, self.calibration_losses_ = Calibrator("none").fit(np.zeros(0), np.zeros(0)), {}
+            return self.calibrate(self.predict_raw(X_valid), y_valid, self.calibration, valid_groups)
+        return self.calibrate(np.zeros(0), np.zeros(0), "none")
+
+    def calibrate(
+        self, raw_scores: np.ndarray, y: Any, method: str, groups: Sequence[Any] | None = None
+    ) -> LGBMChurnModel:
+        """(Re)fit the calibrator on raw scores of rows the booster did not train on; returns self.
+
+        ``fit`` passes the validation window's scores; a refit on every row
+        passes out-of-fold scores (:mod:`omvald.model.refit`). ``method`` as
+        in :func:`fit_calibrator`.
+        """
+        self.calibrator_, self.calibration_losses_ = fit_calibrator(raw_scores, np.asarray(y), method, groups)
         self.calibration_method_ = self.calibrator_.method
         return self
 

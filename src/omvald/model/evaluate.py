@@ -5,6 +5,13 @@ Phase-out is judged twice: the model itself on test rows that did not churn
 p_phase_out_if_stays``, on all test rows with churned rows counted as 0
 (``combined``). The phase-out curves in ``plots/`` are of the combined score.
 
+The models scored are the holdout fits (``<target>.holdout.joblib``), which
+never saw the test window; the model ``omvald score`` uses was refit on
+every labelled date afterwards (:mod:`omvald.model.refit`), so these
+metrics describe how its settings do on dates (or customers) they did not
+learn from. Each metrics file names the split (``split_strategy``,
+``split_step``, ``out_of_time``) and which fit was scored (``fit``).
+
 When the train stage skipped the phase-out model (``models/targets.json``),
 ``metrics/phase_out.json`` says so (``"skipped": true`` and the ``reason``)
 and the phase-out curve CSVs are written header-only, so every output that
@@ -27,7 +34,7 @@ from omvald.errors import ModelError
 from omvald.io import read_json, write_json, write_table
 from omvald.model import metrics as m
 from omvald.model.split import Split
-from omvald.model.train import labelled_rows, load_features, skipped_targets, trained_targets
+from omvald.model.train import HOLDOUT, labelled_rows, load_features, model_path, skipped_targets, trained_targets
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +60,19 @@ CURVES = {
 
 
 def load_models(models_dir: Path) -> dict[str, dict[str, Any]]:
-    """``{target: {"lgbm": ..., "logistic": ..., "heuristic": ...}}`` from ``models/``, for the trained targets."""
+    """``{target: {"lgbm": ..., "logistic": ..., "heuristic": ...}}`` from ``models/``, for the trained targets.
+
+    ``lgbm`` is the holdout fit (the one that did not see the test window).
+    """
     models_dir = Path(models_dir)
     targets = trained_targets(models_dir)
-    paths = [models_dir / f for f in (*(f"{t}.joblib" for t in targets), "baselines.joblib", "split.json")]
+    lgbm = {t: model_path(models_dir, t, HOLDOUT) for t in targets}
+    paths = [*lgbm.values(), models_dir / "baselines.joblib", models_dir / "split.json"]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise ModelError(f"missing model file(s) {', '.join(missing)}; run `omvald train` first.")
     baselines = joblib.load(models_dir / "baselines.joblib")
-    return {t: {"lgbm": joblib.load(models_dir / f"{t}.joblib"), **baselines[t]} for t in targets}
+    return {t: {"lgbm": joblib.load(lgbm[t]), **baselines[t]} for t in targets}
 
 
 def score_test(frame: pd.DataFrame, features: list[str], models: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -183,8 +194,16 @@ def run_evaluate(
     churn, phase_out, curves = evaluate_scores(
         scored, split.strategy, cfg.evaluate.calibration_bins, cfg.evaluate.top_fraction, phase_out_skipped=skipped
     )
-    test_dates = [d.isoformat() for d in split.dates["test"]]
-    churn["test_dates"] = phase_out["test_dates"] = test_dates
+    about = {
+        "split_step": split.step,
+        "out_of_time": split.out_of_time,
+        "test_dates": [d.isoformat() for d in split.dates["test"]],
+        "fit": HOLDOUT,
+    }
+    churn.update(about)
+    phase_out.update(about)
+    if not split.out_of_time:
+        log.warning("evaluate: the test is NOT out of time (%s): customers held out at the same dates", split.strategy)
     write_json(churn, metrics_dir / "churn.json")
     write_json(phase_out, metrics_dir / "phase_out.json")
     written: dict[str, list[Path]] = {
@@ -217,7 +236,7 @@ def _log(
     for target, block in (("churn", churn), ("phase_out", phase_out)):
         if target not in info["runs"]:  # skipped in training: no run; the reason is a tag on the parent
             continue
-        metrics = {k: v for k, v in block.items() if k not in ("split_strategy", "test_dates", "skipped")}
+        metrics = {k: v for k, v in block.items() if k not in ("split_strategy", "split_step", "test_dates", "skipped")}
         tracking.log_to_run(
             info,
             target=target,

@@ -5,10 +5,20 @@ test window (rows from ``data/features`` selected by ``models/split.json``),
 never by comparing metrics logged at different times, which may have been
 computed on different test windows. The first promotion (no champion yet)
 always succeeds; ``--force`` skips the comparison.
+
+Like with like: each version's **holdout fit** is scored (the fit that was
+evaluated, registered beside the scoring model; :mod:`omvald.model.refit`).
+The candidate's scoring model was refit on the current test window, so
+scoring it there would favour it unfairly. The holdout fits saw neither the
+current test dates (they are the latest) nor, in a customer split, the
+current test customers (held out by a stable hash, the same in every run).
+A version registered before holdout fits existed is scored with its one
+model, which was its evaluated fit; the decision says which fit was scored.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,19 +152,23 @@ def run_promote(
         cand = tracking.alias_version(tracking_uri, name, tracking.CANDIDATE)
         champ = tracking.alias_version(tracking_uri, name, tracking.CHAMPION)
         cand_score = champ_score = None
+        scored = {}
         if test is not None and cand and champ and cand != champ:
             rows = test.loc[target_rows(test, target)]
             y = rows[target].astype(int).to_numpy()
-            cand_score = score(
-                metric, y, tracking.predict_registered(tracking_uri, name, tracking.CANDIDATE, rows[features])
-            )
+            p, scored[cand] = tracking.predict_registered(tracking_uri, name, tracking.CANDIDATE, rows[features], True)
+            cand_score = score(metric, y, p)
             try:
-                champ_score = score(
-                    metric, y, tracking.predict_registered(tracking_uri, name, tracking.CHAMPION, rows[features])
+                p, scored[champ] = tracking.predict_registered(
+                    tracking_uri, name, tracking.CHAMPION, rows[features], True
                 )
+                champ_score = score(metric, y, p)
             except ModelError as exc:  # e.g. the champion needs a feature that no longer exists
                 log.warning("%s", exc)
         decision = decide(target, metric, cand, champ, cand_score, champ_score, force)
+        if scored:
+            fits = ", ".join(f"v{version}: {fit} fit" for version, fit in scored.items())
+            decision = dataclasses.replace(decision, reason=f"{decision.reason} [{fits}]")
         if decision.promoted:
             tracking.set_alias(tracking_uri, name, tracking.CHAMPION, str(cand))
         decisions.append(decision)

@@ -6,7 +6,9 @@ child run per model (``churn``, ``phase_out``). Their ids go to
 :func:`log_to_run` to add metrics and artifacts, so one run shows the whole
 pipeline. Each model is logged as a pyfunc returning calibrated
 probabilities and registered as a new version with alias ``candidate``;
-``omvald promote`` moves ``champion``.
+``omvald promote`` moves ``champion``. The pyfunc is the scoring fit (what
+``omvald score`` uses); the holdout fit (the one evaluated) is an extra
+artifact of the same version, ``holdout``, which promote compares.
 """
 
 from __future__ import annotations
@@ -86,6 +88,9 @@ class OmvaldModelWrapper(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context: Any) -> None:
         self.model = joblib.load(context.artifacts["model"])
+        # versions registered before the refit existed have no holdout fit: their one model was evaluated
+        holdout = context.artifacts.get("holdout")
+        self.holdout = joblib.load(holdout) if holdout else None
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         p = self.model.predict_proba(model_input)[:, 1]
@@ -100,6 +105,7 @@ class ModelToLog:
     model: Any
     path: Path
     example: pd.DataFrame
+    holdout_path: Path | None = None
     params: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -155,7 +161,7 @@ def _log_model(ctx: TrackingContext, item: ModelToLog) -> dict[str, Any]:
     model_info = mlflow.pyfunc.log_model(
         name=item.target,
         python_model=OmvaldModelWrapper(column),
-        artifacts={"model": str(item.path)},
+        artifacts={"model": str(item.path), **({"holdout": str(item.holdout_path)} if item.holdout_path else {})},
         signature=_signature(example, output),
         input_example=example.head(5),
         pip_requirements=_requirements(),
@@ -235,14 +241,24 @@ def version_run_id(tracking_uri: str, name: str, version: str) -> str | None:
     return _client(tracking_uri).get_model_version(name, str(version)).run_id
 
 
-def predict_registered(tracking_uri: str, name: str, alias: str, frame: pd.DataFrame) -> np.ndarray:
-    """Load ``models:/name@alias`` as pyfunc and return its probabilities for ``frame``."""
+def predict_registered(
+    tracking_uri: str, name: str, alias: str, frame: pd.DataFrame, holdout: bool = False
+) -> tuple[np.ndarray, str]:
+    """Probabilities of ``models:/name@alias`` for ``frame``, and which fit gave them.
+
+    ``holdout=True`` scores the version's holdout fit (the evaluated one,
+    which did not see its test window) when it has one, else its model;
+    the second value is ``"holdout"`` or ``"scoring"``.
+    """
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     try:
         with _quiet():
             model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
-            return model.predict(pyfunc_input(frame)).iloc[:, 0].to_numpy(dtype=float)
+            inner = model.unwrap_python_model()
+            if holdout and getattr(inner, "holdout", None) is not None:
+                return inner.holdout.predict_proba(frame)[:, 1].astype(float), "holdout"
+            return model.predict(pyfunc_input(frame)).iloc[:, 0].to_numpy(dtype=float), "scoring"
     except MlflowException as exc:
         raise ModelError(f"cannot score {name}@{alias} on the current test rows: {exc.message}") from exc
 

@@ -5,16 +5,27 @@ estimators) and saves ``models/`` atomically; when a tracking context is
 given it also creates the MLflow runs and writes their ids to
 ``models/run.json``.
 
+Each trained target has two fits (``models/targets.json`` records both):
+
+- ``<target>.holdout.joblib``: fitted on the split's training window and
+  early-stopped and calibrated on its validation window. Evaluate and
+  promote use it: it never saw the test window, so its metrics are honest.
+- ``<target>.joblib``: the model that ``omvald score`` loads and MLflow
+  registers, fitted again on every labelled row with the holdout fit's
+  trees and calibration (:mod:`omvald.model.refit`; ``train.refit: false``
+  keeps the holdout fit instead).
+
 The churn model is always trained. The phase-out model is skipped, with the
 reason logged and written to ``models/targets.json``, when the data has no
-usable phase-out labels (no billing, or billing that ends before the
-horizons do, as in a single snapshot): no ``phase_out.joblib`` is written.
-Later stages ask :func:`trained_targets` / :func:`skipped_targets`.
+usable phase-out labels (:func:`omvald.model.skips.phase_out_skip_reason`):
+no phase-out model file is written. Later stages ask
+:func:`trained_targets` / :func:`skipped_targets` / :func:`model_path`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 from pathlib import Path
 from typing import Any
@@ -28,6 +39,8 @@ from omvald.errors import ConfigError, DataContractError, ModelError
 from omvald.io import atomic_path, read_json, write_json
 from omvald.model.baselines import HeuristicBaseline, LogisticBaseline
 from omvald.model.estimators import LGBMChurnModel
+from omvald.model.refit import refit
+from omvald.model.skips import phase_out_skip_reason
 from omvald.model.split import Split, make_split
 
 log = logging.getLogger(__name__)
@@ -35,6 +48,7 @@ log = logging.getLogger(__name__)
 TARGETS = ("churn", "phase_out")
 LABELS = ("churn", "phase_out", "next_revenue")
 TARGETS_FILE = "targets.json"
+HOLDOUT, SCORING = "holdout", "scoring"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,36 +123,6 @@ def target_rows(frame: pd.DataFrame, target: str) -> pd.Series:
     return frame["phase_out"].notna() & (frame["churn"] == 0)
 
 
-def phase_out_skip_reason(frame: pd.DataFrame, split: Split, meta: dict[str, Any]) -> str | None:
-    """Why the phase-out model cannot be trained and evaluated on ``frame`` (labelled rows), or None.
-
-    It needs phase-out labels in the train, validation and test windows and
-    both classes in training. The reason names the data fact behind it.
-    """
-    rows = target_rows(frame, "phase_out")
-    if not rows.any():
-        until = meta.get("billing_observed_until")
-        if not meta.get("rows", {}).get("billing", 1):
-            return "no phase-out labels: the business has no billing, and phase-out is a fall in billed amount"
-        if until is None:
-            return "no phase-out labels at the labelled as-of dates (see data/features/meta.json)"
-        horizon = meta.get("horizon_days")
-        return (
-            f"no phase-out labels: billing is observed until {until} (latest invoice {meta.get('billing_end')} "
-            f"+ one {meta.get('billing_period_days')}-day billing period), but the {horizon}-day horizon of every "
-            "labelled as-of date ends later, so a fall in billing cannot be seen. Provide billing through the "
-            "horizon or set features.as_of_last earlier."
-        )
-    for window in ("train", "valid", "test"):
-        n = int((rows & split.mask(frame, window)).sum())
-        if n == 0:
-            return f"no phase-out labels in the {window} window (billing does not cover its horizon)"
-    classes = frame.loc[rows & split.mask(frame, "train"), "phase_out"].nunique()
-    if classes < 2:
-        return "the training window has a single phase-out class; the model cannot learn"
-    return None
-
-
 def trained_targets(models_dir: Path) -> list[str]:
     """Targets with a model in ``models_dir`` (``churn`` always; ``phase_out`` unless skipped)."""
     info_path = Path(models_dir) / TARGETS_FILE
@@ -151,6 +135,11 @@ def skipped_targets(models_dir: Path) -> dict[str, str]:
     """``{target: reason}`` for models the train stage skipped (empty when all were trained)."""
     info_path = Path(models_dir) / TARGETS_FILE
     return dict(read_json(info_path).get("skipped", {})) if info_path.exists() else {}
+
+
+def model_path(models_dir: Path, target: str, fit: str = SCORING) -> Path:
+    """``<target>.joblib`` (the scoring model) or ``<target>.holdout.joblib`` (the evaluated fit)."""
+    return Path(models_dir) / (f"{target}.joblib" if fit == SCORING else f"{target}.{fit}.joblib")
 
 
 def make_models(cfg: Config, target: str, categorical: list[str]) -> dict[str, Any]:
@@ -187,12 +176,51 @@ def fit_target(cfg: Config, fs: FeatureSet, frame: pd.DataFrame, split: Split, t
     return models
 
 
+def scoring_fit(cfg: Config, fs: FeatureSet, frame: pd.DataFrame, target: str, holdout: Any) -> Any:
+    """The model ``omvald score`` uses: ``holdout`` refit on every labelled row of ``target`` (or itself)."""
+    if not cfg.train.refit:
+        return holdout
+    rows = frame.loc[target_rows(frame, target)]
+    return refit(
+        holdout, rows[fs.features], rows[target].astype(int), rows["customer_id"].astype(str),
+        cfg.train.refit_calibration_folds,
+    )  # fmt: skip
+
+
+def fit_records(
+    cfg: Config, frame: pd.DataFrame, split: Split, target: str, pair: dict[str, Any], models_dir: Path
+) -> dict[str, dict[str, Any]]:
+    """What ``targets.json`` says about both fits: file, trees, calibration, and the rows and dates each learned from."""
+    rows = frame.loc[target_rows(frame, target)]
+    train, valid = rows.loc[split.mask(rows, "train")], rows.loc[split.mask(rows, "valid")]
+
+    def record(fit: str, learned: pd.DataFrame, **extra: Any) -> dict[str, Any]:
+        model = pair[fit]
+        return {
+            "file": model_path(models_dir, target, fit).name,
+            "n_trees": int(model.n_trees_),
+            "calibration": model.calibration_method_,
+            "n_rows": len(learned),
+            "n_customers": int(learned["customer_id"].nunique()),
+            "as_of_dates": sorted({pd.Timestamp(d).date().isoformat() for d in learned["as_of"]}),
+            **extra,
+        }
+
+    folds = cfg.train.refit_calibration_folds if cfg.train.refit else None
+    return {
+        HOLDOUT: record(HOLDOUT, train, n_valid_rows=len(valid)),
+        SCORING: record(SCORING, rows if cfg.train.refit else train, refit=cfg.train.refit, calibration_folds=folds),
+    }
+
+
 def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any = None) -> dict[str, Any]:
     """Train stage: fit the models of every target that has labels and save them in ``models_dir``.
 
-    Writes ``churn.joblib``, ``phase_out.joblib`` (unless skipped),
-    ``baselines.joblib``, ``split.json``, ``targets.json`` (``{"trained":
-    [...], "skipped": {target: reason}}``) and ``run.json``.
+    Writes per trained target ``<target>.holdout.joblib`` and
+    ``<target>.joblib`` (module docstring), ``baselines.joblib``,
+    ``split.json``, ``targets.json`` (``{"trained": [...], "skipped":
+    {target: reason}, "fits": {target: {"holdout": ..., "scoring": ...}}}``)
+    and ``run.json``.
 
     ``tracking`` is a :class:`omvald.model.tracking.TrackingContext` or None
     (no MLflow; ``run.json`` then records that).
@@ -200,96 +228,53 @@ def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any =
     fs = load_features(Path(features_dir), cfg.train.customer_share)
     models_dir = Path(models_dir)
     frame = labelled_rows(fs.frame)
+    horizon = int(fs.meta.get("horizon_days", cfg.features.horizon_days))
     split = make_split(
         frame,
-        int(fs.meta.get("horizon_days", cfg.features.horizon_days)),
+        horizon,
         cfg.train.valid_dates,
         cfg.train.test_dates,
-        cfg.train.snapshot_test_share,
-        cfg.seed,
+        cfg.train.customer_holdout_share,
+        as_of_dates=[dt.date.fromisoformat(d) for d in fs.meta.get("as_of_dates", [])] or None,
+        data_end=dt.date.fromisoformat(fs.meta["data_end"]) if fs.meta.get("data_end") else None,
     )
     skipped = {}
-    reason = phase_out_skip_reason(frame, split, {**fs.meta, "horizon_days": split.horizon_days})
+    reason = phase_out_skip_reason(frame, split, {**fs.meta, "horizon_days": horizon})
     if reason is not None:
         log.warning("train: phase-out model skipped: %s", reason)
         skipped["phase_out"] = reason
     targets = [t for t in TARGETS if t not in skipped]
     fitted = {target: fit_target(cfg, fs, frame, split, target) for target in targets}
+    models = {
+        t: {HOLDOUT: fitted[t]["lgbm"], SCORING: scoring_fit(cfg, fs, frame, t, fitted[t]["lgbm"])} for t in targets
+    }
+    fits = {t: fit_records(cfg, frame, split, t, models[t], models_dir) for t in targets}
     split_json = split.to_json(frame)
     models_dir.mkdir(parents=True, exist_ok=True)
     for target in TARGETS:
-        path = models_dir / f"{target}.joblib"
-        if target in fitted:
-            _dump(fitted[target]["lgbm"], path)
-        else:
-            path.unlink(missing_ok=True)  # never leave an earlier run's model beside a skip note
+        for fit in (HOLDOUT, SCORING):
+            path = model_path(models_dir, target, fit)
+            if target in models:
+                _dump(models[target][fit], path)
+            else:
+                path.unlink(missing_ok=True)  # never leave an earlier run's model beside a skip note
     _dump({t: {k: m for k, m in fitted[t].items() if k != "lgbm"} for t in targets}, models_dir / "baselines.joblib")
     write_json(split_json, models_dir / "split.json")
-    write_json({"trained": targets, "skipped": skipped}, models_dir / TARGETS_FILE)
+    write_json({"trained": targets, "skipped": skipped, "fits": fits}, models_dir / TARGETS_FILE)
     run_info: dict[str, Any] = {"tracking_uri": None, "runs": {}, "models": {}}
     if tracking is not None:
-        run_info = _track(cfg, fs, frame, split, fitted, skipped, models_dir, tracking)
+        from omvald.model.train_tracking import track_training
+
+        run_info = track_training(cfg, fs, frame, split, models, fits, skipped, models_dir, tracking)
     run_info["skipped"] = skipped
     write_json(run_info, models_dir / "run.json")
     return {
         "split": split_json,
         "run": run_info,
-        "n_trees": {t: fitted[t]["lgbm"].n_trees_ for t in targets},
+        "n_trees": {t: models[t][HOLDOUT].n_trees_ for t in targets},
+        "fits": fits,
         "skipped": skipped,
     }
-
-
-def _track(
-    cfg: Config,
-    fs: FeatureSet,
-    frame: pd.DataFrame,
-    split: Split,
-    fitted: dict,
-    skipped: dict[str, str],
-    models_dir: Path,
-    ctx: Any,
-) -> dict[str, Any]:
-    from omvald.model import tracking
-
-    families = fs.meta.get(
-        "families_used", sorted({f.get("family", "") for f in fs.registry if f.get("available", True)})
-    )
-    missing = fs.meta.get("families_missing", {})
-    tags = {
-        "split_strategy": split.strategy,
-        "feature_families": ",".join(families),
-        "feature_families_missing": ",".join(sorted(missing)),
-        "targets_trained": ",".join(fitted),
-        **{f"skipped.{t}": reason[:5000] for t, reason in skipped.items()},
-    }
-    to_log = []
-    for target in fitted:
-        model = fitted[target]["lgbm"]
-        rows = frame.loc[target_rows(frame, target) & split.mask(frame, "valid"), fs.features]
-        to_log.append(
-            tracking.ModelToLog(
-                target=target,
-                model=model,
-                path=models_dir / f"{target}.joblib",
-                example=rows.head(200) if len(rows) else frame[fs.features].head(200),
-                params={
-                    "model.n_trees": model.n_trees_,
-                    "model.calibration_method": model.calibration_method_,
-                    "model.n_features": len(fs.features),
-                    **{f"model.calibration_logloss.{k}": round(v, 6) for k, v in model.calibration_losses_.items()},
-                },
-                tags={"calibration": model.calibration_method_},
-            )
-        )
-    inputs = [
-        fs.path.parent / "meta.json",
-        fs.path.parent / "registry.json",
-        models_dir / "split.json",
-        models_dir / TARGETS_FILE,
-    ]
-    return tracking.log_training(
-        ctx, params=cfg.flat(), training_path=fs.path, training=fs.frame, input_files=inputs, tags=tags, models=to_log
-    )
 
 
 def _dump(obj: Any, path: Path) -> None:

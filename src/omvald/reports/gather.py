@@ -239,7 +239,9 @@ def read_feature_frames(features_dir: Path, missing: dict[str, str]) -> tuple[pd
 def read_split(models_dir: Path) -> dict[str, Any] | None:
     """How train/test were split, from ``models/split.json`` (aggregates only: the customer lists are dropped).
 
-    Returns ``{"strategy", "horizon_days", "windows": [{window, dates, first, last, rows, customers}], "dropped_dates"}``.
+    Returns ``{"strategy", "step", "out_of_time", "notes", "horizon_days", "windows": [{window, dates, first,
+    last, rows, customers}], "dropped_dates", "fits"}``; ``fits`` (from ``models/targets.json``) says per
+    target how the evaluated and the scoring model were fitted (trees, calibration, rows, as-of dates).
     """
     path = models_dir / "split.json"
     if not path.exists():
@@ -259,11 +261,30 @@ def read_split(models_dir: Path) -> dict[str, Any] | None:
                 "customers": (raw.get("n_customers") or {}).get(window),
             }
         )
+    strategy = raw.get("split_strategy") or raw.get("strategy")
+    targets_path = models_dir / "targets.json"
+    fits = json.loads(targets_path.read_text()).get("fits", {}) if targets_path.exists() else {}
     return {
-        "strategy": raw.get("split_strategy") or raw.get("strategy"),
+        "strategy": strategy,
+        "step": raw.get("split_step") or ("time" if strategy == "time" else "customer"),
+        "out_of_time": raw.get("out_of_time", strategy == "time"),
+        "notes": list(raw.get("notes") or []),
         "horizon_days": raw.get("horizon_days"),
         "windows": windows,
         "dropped_dates": dict(raw.get("dropped_dates") or {}),
+        "fits": {t: {fit: _fit_summary(r) for fit, r in pair.items()} for t, pair in fits.items()},
+    }
+
+
+def _fit_summary(record: Mapping[str, Any]) -> dict[str, Any]:
+    """One fit of ``targets.json`` without its file name, the as-of dates as count, first and last."""
+    dates = sorted(record.get("as_of_dates") or [])
+    out = {k: v for k, v in record.items() if k not in ("as_of_dates", "file")}
+    return {
+        **out,
+        "as_of_dates": len(dates),
+        "first": dates[0] if dates else None,
+        "last": dates[-1] if dates else None,
     }
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from omvald.model.split import CUSTOMER, TIME
+from omvald.model.split import CUSTOMER, STEP_CUSTOMER, STEP_TIME, STEP_TIME_TEST
 from omvald.reports.gather import TARGET_LABELS, ReportInputs, TargetResults
 
 SECTIONS = {
@@ -87,7 +87,7 @@ def render_report(inputs: ReportInputs, title: str = "omvald run report") -> str
 
 
 def _headline(inputs: ReportInputs) -> str:
-    parts = [_summary_sentence(inputs)]
+    parts = [_not_out_of_time(inputs), _summary_sentence(inputs)]
     for target, res in inputs.targets.items():
         parts.append(f"<h3>{_e(TARGET_LABELS.get(target, target))}</h3>")
         if res.skipped is not None:
@@ -381,11 +381,20 @@ def _split(inputs: ReportInputs) -> str:
     if not s:
         return _na("models/split.json not found (run `omvald train`).")
     horizon = s.get("horizon_days")
-    if s.get("strategy") == TIME:
+    step = _step(s)
+    if step == STEP_TIME:
         text = (
             "<p class='lead'><b>Out-of-time test.</b> The models learned from earlier monthly snapshots and are "
             "measured here on later ones they never saw, the way they will be used. Snapshots whose "
             f"{_e(horizon)}-day outcome window overlaps the next period are left out (embargo).</p>"
+        )
+    elif step == STEP_TIME_TEST:
+        text = (
+            "<p class='lead'><b>Out-of-time test, validation on held-out customers.</b> The history is too short "
+            "for a validation period between training and test. The test is still the latest snapshots, which "
+            "the models never saw; early stopping and calibration used customers held out of training at the "
+            f"training snapshots. Snapshots whose {_e(horizon)}-day outcome window reaches the test are left "
+            "out (embargo).</p>"
         )
     elif s.get("strategy") == CUSTOMER:
         test = next((w for w in s.get("windows") or [] if w.get("window") == "test"), {})
@@ -396,13 +405,63 @@ def _split(inputs: ReportInputs) -> str:
             "held out of training, measured at that same single as-of date, not a later period. A model that "
             "scores well here may still do worse on future dates (the world changes between snapshots).</p>"
         )
+    elif step == STEP_CUSTOMER:
+        text = (
+            "<p class='lead'><b>Customer split, not out of time.</b> No labelled snapshot lies a whole "
+            f"{_e(horizon)}-day horizon before another, so none could be held out as a later test period. The "
+            "test set is a share of customers held out of training (with all their snapshots), measured at the "
+            "same dates the models learned from. A model that scores well here may still do worse on future "
+            "dates (the world changes between snapshots).</p>"
+        )
     else:
         text = f"<p class='lead'>Split strategy: {_e(s.get('strategy'))}.</p>"
+    notes = "".join(f"<li>{_e(n)}</li>" for n in s.get("notes") or [])
+    notes = f"<ul class='sub'>{notes}</ul>" if notes else ""
     windows = pd.DataFrame(s.get("windows") or [])
     table = _table(windows, {"rows": "int", "customers": "int", "as_of_dates": "int"}) if not windows.empty else ""
     dropped = s.get("dropped_dates") or {}
     note = f"<p class='sub'>{len(dropped)} as-of date(s) dropped by the embargo.</p>" if dropped else ""
-    return text + table + note
+    return text + notes + table + note + _fits(s.get("fits") or {})
+
+
+def _fits(fits: Mapping[str, Any]) -> str:
+    """The evaluated fit vs the model that scores: which rows and dates each learned from."""
+    rows = [
+        {"model": TARGET_LABELS.get(t, t), "fit": fit, **record}
+        for t, pair in fits.items()
+        for fit, record in pair.items()
+    ]
+    if not rows:
+        return ""
+    refit = any(pair.get("scoring", {}).get("refit") for pair in fits.values())
+    text = (
+        "<p class='sub'><b>The model that scores was refit on every labelled snapshot</b>, test included, with "
+        "the evaluated fit's number of trees and calibration method (its calibration fitted on out-of-fold "
+        "scores). The metrics above are the evaluated (holdout) fit's, which did not see the test.</p>"
+        if refit
+        else "<p class='sub'>The model that scores is the evaluated fit (train.refit is off).</p>"
+    )
+    table = pd.DataFrame(rows)
+    cols = [c for c in ("model", "fit", "n_trees", "calibration", "n_rows", "n_customers", "as_of_dates", "first",
+                        "last") if c in table]  # fmt: skip
+    return text + _table(table[cols], {"n_trees": "int", "n_rows": "int", "n_customers": "int", "as_of_dates": "int"})
+
+
+def _step(split: Mapping[str, Any]) -> str | None:
+    """The split step; a split.json written before steps existed had "time" or a customer split."""
+    strategy = str(split.get("strategy") or "")
+    return split.get("step") or (STEP_TIME if strategy == "time" else STEP_CUSTOMER if strategy else None)
+
+
+def _not_out_of_time(inputs: ReportInputs) -> str:
+    """A plain warning at the top when the test set is customers at the same dates, not later dates."""
+    if _step(inputs.split or {}) != STEP_CUSTOMER:
+        return ""
+    return (
+        "<p class='na'><b>Not an out-of-time test.</b> The history is too short to test on later dates, so "
+        "these numbers are for customers held out of training at the same dates. Expect the model to do "
+        'somewhat worse on future dates; see "How the model was tested".</p>'
+    )
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -526,9 +585,14 @@ def _test_set(inputs: ReportInputs) -> str:
     strategy = (inputs.split or {}).get("strategy") or next(
         (r.raw.get("split_strategy") for r in inputs.targets.values() if r.raw.get("split_strategy")), None
     )
+    step = _step({"strategy": strategy, **(inputs.split or {})})
     if strategy == CUSTOMER:
         return "held-out test customers at the single labelled as-of date"
-    return "the test window (as-of dates later than any used in training)" if strategy == TIME else "the test set"
+    if step == STEP_CUSTOMER:
+        return "held-out test customers at the same as-of dates the models learned from (not out of time)"
+    if step in (STEP_TIME, STEP_TIME_TEST):
+        return "the test window (as-of dates later than any used in training)"
+    return "the test set"
 
 
 def _skipped(res: TargetResults) -> str:

@@ -1,0 +1,84 @@
+"""What the train stage logs to MLflow (through :mod:`omvald.model.tracking`, the only module that calls it).
+
+Per trained target, the scoring fit is the logged and registered model (what
+``omvald score`` uses) and the holdout fit rides along as an extra artifact,
+so ``omvald promote`` can compare evaluated fits like with like. Params say
+how each fit was made (``fit.holdout.*``, ``fit.scoring.*``: rows, customers,
+as-of dates, trees, calibration); tags say how the split was made.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from omvald.config import Config
+from omvald.model.split import Split
+from omvald.model.train import HOLDOUT, SCORING, TARGETS_FILE, FeatureSet, model_path, target_rows
+
+
+def track_training(
+    cfg: Config,
+    fs: FeatureSet,
+    frame: pd.DataFrame,
+    split: Split,
+    models: dict[str, dict[str, Any]],
+    fits: dict[str, dict[str, Any]],
+    skipped: dict[str, str],
+    models_dir: Path,
+    ctx: Any,
+) -> dict[str, Any]:
+    """Log the run: the scoring fit of each target is the registered model, its holdout fit an extra artifact."""
+    from omvald.model import tracking
+
+    families = fs.meta.get(
+        "families_used", sorted({f.get("family", "") for f in fs.registry if f.get("available", True)})
+    )
+    missing = fs.meta.get("families_missing", {})
+    tags = {
+        "split_strategy": split.strategy,
+        "split_step": split.step,
+        "split_out_of_time": str(split.out_of_time).lower(),
+        "feature_families": ",".join(families),
+        "feature_families_missing": ",".join(sorted(missing)),
+        "targets_trained": ",".join(models),
+        **{f"skipped.{t}": reason[:5000] for t, reason in skipped.items()},
+    }
+    to_log = []
+    for target, pair in models.items():
+        model, holdout = pair[SCORING], pair[HOLDOUT]
+        rows = frame.loc[target_rows(frame, target) & split.mask(frame, "valid"), fs.features]
+        fit_params = {
+            f"fit.{fit}.{key}": value
+            for fit, record in fits[target].items()
+            for key, value in {**record, "as_of_dates": len(record["as_of_dates"])}.items()
+            if key != "file"
+        }
+        to_log.append(
+            tracking.ModelToLog(
+                target=target,
+                model=model,
+                path=model_path(models_dir, target),
+                holdout_path=model_path(models_dir, target, HOLDOUT),
+                example=rows.head(200) if len(rows) else frame[fs.features].head(200),
+                params={
+                    "model.n_trees": model.n_trees_,
+                    "model.calibration_method": model.calibration_method_,
+                    "model.n_features": len(fs.features),
+                    **{f"model.calibration_logloss.{k}": round(v, 6) for k, v in holdout.calibration_losses_.items()},
+                    **fit_params,
+                },
+                tags={"calibration": model.calibration_method_},
+            )
+        )
+    inputs = [
+        fs.path.parent / "meta.json",
+        fs.path.parent / "registry.json",
+        models_dir / "split.json",
+        models_dir / TARGETS_FILE,
+    ]
+    return tracking.log_training(
+        ctx, params=cfg.flat(), training_path=fs.path, training=fs.frame, input_files=inputs, tags=tags, models=to_log
+    )
