@@ -153,7 +153,7 @@ def write_interim(tables: dict[str, pd.DataFrame], meta: dict, out_dir: str | Pa
 
     from omvald.io import atomic_path
 
-    with atomic_path(out_dir) as tmp:
+    with atomic_path(out_dir, stage="validate") as tmp:
         tmp.mkdir(parents=True)
         for table, df in tables.items():
             data = pa.Table.from_pandas(df, preserve_index=False)

@@ -25,7 +25,7 @@ from omvald.data import contract as C
 from omvald.data.profile import Profile, build_profile
 from omvald.data.read import empty_table, is_csv, is_personal, read_tables, write_interim
 from omvald.errors import DataContractError
-from omvald.io import write_json
+from omvald.io import check_outputs, write_json
 
 log = logging.getLogger(__name__)
 
@@ -429,8 +429,11 @@ def run_validate(
 ) -> Profile:
     """Read ``raw_dir``, validate, write ``out_dir`` (interim tables + meta.json) and the profile.
 
-    Nothing is written unless every check passes; each output appears atomically.
+    Nothing is written unless every check passes; each output appears atomically. Outputs that
+    would replace something omvald did not write, or overlap the input, are refused before any work.
     """
+    outputs = {out_dir: "dir"} | ({profile_path: "file"} if profile_path is not None else {})
+    check_outputs(outputs, inputs=[raw_dir])
     raw, paths = read_tables(raw_dir, cfg.data.personal_columns)
     tables, meta, warnings = validate_tables(raw, cfg.data, as_of=as_of, paths=paths)
     profile = build_profile(tables, meta, warnings, cfg.features.horizon_days, cfg.features.lookback_days)
