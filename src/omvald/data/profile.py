@@ -32,6 +32,7 @@ class Profile(TypedDict):
     label_rates: list[dict[str, Any]]
     warnings: list[str]
     personal_data_dropped: dict[str, dict[str, str]]  # {table: {column: reason}}, never values
+    dates_excluded: dict[str, dict[str, int]]  # {table: {"rows" or a date column: count}} outside the bulk
 
 
 def build_profile(
@@ -64,6 +65,7 @@ def build_profile(
         ),
         warnings=list(warnings),
         personal_data_dropped=meta.get("personal_data_dropped", {}),
+        dates_excluded=meta.get("dates_excluded", {}),
     )
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 from omvald.buckets import N_SLOTS, hash_slot
 from omvald.config import Config, DataConfig
 from omvald.data import contract as C
+from omvald.data.dates import exclude_outside_bulk
 from omvald.data.personal import PATTERN_SHARE, SAMPLE_ROWS, looks_like_national_id, personal_columns
 from omvald.data.profile import Profile, build_profile
 from omvald.data.read import empty_table, is_csv, is_personal, read_tables, write_interim
@@ -53,9 +54,15 @@ def validate_tables(
         raise DataContractError("customers", None, "no customers file (customers.csv or customers.parquet)")
     raw, personal, personal_warnings = drop_personal_columns(raw)
     out, dropped, extra_dropped, warnings = validate_rows(raw, cfg, as_of, paths)
+    # A date the user gives (data.data_end, --as-of) fixes the end; otherwise the bulk of the data does.
+    cut_end = as_of is None and cfg.data_end is None
+    out, excluded, date_warnings = exclude_outside_bulk(out, cut_end, (paths or {}).get("customers"))
+    for message in date_warnings:
+        log.warning(message)
     meta = data_meta(out, cfg, as_of, dropped, extra_dropped)
     meta["personal_data_dropped"] = personal
-    warnings = personal_warnings + warnings + _data_warnings(out, meta)
+    meta["dates_excluded"] = excluded
+    warnings = personal_warnings + warnings + date_warnings + _data_warnings(out, meta)
     return out, meta, warnings
 
 
