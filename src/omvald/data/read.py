@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from omvald.data.contract import REQUIRED, TABLES, column_kind
 from omvald.data.encoding import SAVE_AS, UTF8, fallback_encoding, sniff_encoding
+from omvald.data.personal import normalized_name
 from omvald.errors import DataContractError
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ def is_csv(path: str | Path | None) -> bool:
 
 
 def is_personal(column: str, personal_columns: tuple[str, ...] | list[str]) -> bool:
-    return column.strip().lower() in {p.lower() for p in personal_columns}
+    """Whether ``column`` is listed in ``data.personal_columns``, ignoring case and punctuation (E-Mail = email)."""
+    return normalized_name(column) in {normalized_name(p) for p in personal_columns}
 
 
 def read_table(path: str | Path, table: str, personal_columns: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
