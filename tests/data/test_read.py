@@ -112,3 +112,17 @@ def test_decimal_commas_are_not_guessed_in_comma_separated_files(tmp_path):
     raw = write_export(tmp_path, "utf-8", CUSTOMERS.replace(";", ","), billing)
     with pytest.raises(DataContractError, match="cannot be read as a number"):
         validated(raw)
+
+
+def test_a_quote_never_closed_is_named_instead_of_swallowing_the_rows_after_it(tmp_path):
+    customers = 'customer_id,signup_date,note\nC1,2023-01-01,ok\nC2,2023-01-15,"called\nC3,2023-02-01,x\n'
+    raw = write_export(tmp_path, "utf-8", customers, BILLING.replace(";", ",").replace("49,50", "49.5"))
+    with pytest.raises(DataContractError, match=r"column 'note'\): line 3: a quote \(\"\) opened and never closed"):
+        read_tables(raw)
+
+
+def test_a_quoted_line_break_inside_a_value_is_kept(tmp_path):
+    customers = 'customer_id,signup_date,note\nC1,2023-01-01,"line one\nline two, more"\nC2,2023-01-15,x\n'
+    raw = write_export(tmp_path, "utf-8", customers, "customer_id,invoice_date,amount\nC1,2023-01-31,1\n")
+    frames, _ = read_tables(raw)
+    assert frames["customers"]["note"].tolist() == ["line one\nline two, more", "x"]

@@ -143,6 +143,14 @@ def ragged_rows(project: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def unclosed_quote(project: Path) -> None:
+    path = bad_export(project) / "customers.csv"
+    lines = path.read_text().splitlines()
+    lines[4] = lines[4].replace(",north,", ',"north,').replace(",south,", ',"south,').replace(",east,", ',"east,')
+    lines[4] = lines[4].replace(",west,", ',"west,').replace(",central,", ',"central,')
+    path.write_text("\n".join(lines) + "\n")
+
+
 def mixed_encoding(project: Path) -> None:
     path = bad_export(project) / "customers.csv"
     text = path.read_text().splitlines()
@@ -221,6 +229,8 @@ CASES = [
          ("bad/customers.csv", "Excel workbook", "CSV UTF-8"), workbook),
     Case("ragged-rows", ["validate", "bad", "out"], DataContractError.exit_code,
          ("bad/billing.csv", "different number of fields", "header's 9", "line 10: 10 fields"), ragged_rows),
+    Case("unclosed-quote", ["validate", "bad", "out"], DataContractError.exit_code,
+         ("bad/customers.csv", "line 5: 6 fields", "a quote opened must be closed"), unclosed_quote),
     Case("mixed-encodings", ["validate", "bad", "out"], DataContractError.exit_code,
          ("bad/customers.csv", "mixes UTF-8 with another encoding (line 4"), mixed_encoding),
     # dates far outside the data

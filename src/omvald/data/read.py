@@ -13,10 +13,12 @@ from __future__ import annotations
 import csv
 import functools
 import logging
+import re
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -144,14 +146,38 @@ def _read_csv(path: Path, table: str, personal_columns) -> pd.DataFrame:
             table,
             None,
             f"rows with a different number of fields than the header's {len(names)} ({len(ragged)} row(s)); "
-            f"a '{delimiter}' inside a value needs quotes",
+            f"a '{delimiter}' inside a value needs quotes, and a quote opened must be closed",
             examples,
             path=str(path),
         )
+    _check_quotes_closed(data, table, path, delimiter, len(names))
     frame = data.to_pandas()
     if delimiter == ";":
         frame = _decimal_commas(frame, table, path)
     return frame
+
+
+def _check_quotes_closed(data: pa.Table, table: str, path: Path, delimiter: str, n_fields: int) -> None:
+    """Refuse a value that swallowed whole rows: a quote opened and never closed reads the rest of the file
+    as one value (a line break, then as many delimiters as a row has)."""
+    swallowed = "\n" + f"[^\n]*{re.escape(delimiter)}" * max(n_fields - 1, 1)
+    for name, column in zip(data.column_names, data.columns, strict=True):
+        values = column.combine_chunks()
+        if pa.types.is_dictionary(values.type):
+            values = values.dictionary
+        if not pc.any(pc.match_substring(values, "\n")).as_py():  # cheap: most columns hold no line break
+            continue
+        hits = pc.match_substring_regex(values, swallowed)
+        if not pc.any(hits).as_py():
+            continue
+        row = pc.index(hits, True).as_py() if not pa.types.is_dictionary(column.type) else None
+        where = f"line {row + 2}: " if row is not None else ""
+        raise DataContractError(
+            table,
+            name,
+            f'{where}a quote (") opened and never closed takes the rows after it into one value; close or remove it',
+            path=str(path),
+        )
 
 
 def _arrow_csv(path, names, delimiter, types, keep, encoding, use_threads=True) -> tuple[pa.Table, list]:
