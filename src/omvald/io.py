@@ -35,7 +35,9 @@ LEGACY_OUTPUTS: tuple[tuple[frozenset[str], str], ...] = (
     (frozenset({"customers.parquet", "billing.parquet", "touchpoints.parquet", "meta.json"}), "n_slots"),  # validate
     (frozenset({"training.parquet", "scoring.parquet", "registry.json", "meta.json"}), "as_of_dates"),  # features
 )
-KINDS = ("file", "dir")
+# "file": one file; "dir": a folder replaced as a whole; "files": a folder that named files are written into
+# one by one (models/, metrics/, reports/explain/), never emptied, so it may hold anything else.
+KINDS = ("file", "dir", "files")
 
 
 @contextlib.contextmanager
@@ -123,22 +125,23 @@ def _legacy_output(folder: Path, names: set[str]) -> bool:
 def check_outputs(outputs: Mapping[str | Path, str], inputs: Iterable[str | Path | None] = ()) -> None:
     """Refuse, before any work, outputs that would destroy something or cannot be written.
 
-    ``outputs`` maps each output path to ``"file"`` or ``"dir"``; ``inputs``
+    ``outputs`` maps each output path to a kind in :data:`KINDS`; ``inputs``
     are the files and folders the stage reads (``None`` entries are skipped).
     Raises :class:`OutputError` naming the path and what to do.
     """
     inputs = [Path(p) for p in inputs if p is not None]
-    paths = [Path(p) for p in outputs]
-    for path, kind in zip(paths, outputs.values(), strict=True):
+    kinds = {Path(p): kind for p, kind in outputs.items()}
+    for path, kind in kinds.items():
         check_output(path, kind, inputs)
+    paths = list(kinds)
     for i, a in enumerate(paths):
         for b in paths[i + 1 :]:
             ra, rb = _resolved(a), _resolved(b)
             if ra == rb:
                 raise OutputError(f"{a}: the same path is given for two outputs; give each its own.")
-            inner, outer = (a, b) if ra.is_relative_to(rb) else (b, a) if rb.is_relative_to(ra) else (None, None)
-            if inner is not None:
-                raise OutputError(f"{inner}: lies inside the output {outer}, which replaces it; put it elsewhere.")
+            for inner, outer, r_in, r_out in ((a, b, ra, rb), (b, a, rb, ra)):
+                if r_in.is_relative_to(r_out) and kinds[outer] == "dir":
+                    raise OutputError(f"{inner}: lies inside the output {outer}, which replaces it; put it elsewhere.")
 
 
 def check_output(path: str | Path, kind: str = "file", inputs: Iterable[str | Path] = ()) -> None:
@@ -164,13 +167,13 @@ def check_output(path: str | Path, kind: str = "file", inputs: Iterable[str | Pa
     if path.exists() and not path.is_symlink():
         if kind == "file" and path.is_dir():
             raise OutputError(f"{path} is a folder; the output is a file. Give a file name.")
-        if kind == "dir" and not path.is_dir():
+        if kind != "file" and not path.is_dir():
             raise OutputError(f"{path} is a file; the output is a folder. Give a folder name.")
         if kind == "dir":
             reason = refusal_reason(path)
             if reason is not None:
                 raise OutputError(f"{path}: {reason}")
-    check_writable(path)
+    check_writable(path / "probe" if kind == "files" else path)
 
 
 def check_writable(path: str | Path) -> None:

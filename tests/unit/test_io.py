@@ -157,3 +157,16 @@ def test_two_outputs_must_not_overlap(tmp_path):
         check_outputs({tmp_path / "s.csv": "file", tmp_path / "sub" / ".." / "s.csv": "file"})
     with pytest.raises(OutputError, match="inside the output"):
         check_outputs({tmp_path / "out": "dir", tmp_path / "out" / "truth.parquet": "file"})
+
+
+def test_a_folder_of_named_files_may_hold_anything_else_but_never_be_an_input(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "my_notes.txt").write_text("kept")
+    check_outputs({models: "files", models / "run.json": "file"}, inputs=[tmp_path / "features"])
+    (tmp_path / "features").mkdir()
+    with pytest.raises(OutputError, match="the output is the input"):
+        check_output(tmp_path / "features", "files", inputs=[tmp_path / "features"])
+    with pytest.raises(OutputError, match="is a file"):
+        check_output(models / "my_notes.txt", "files")
+    assert sorted(p.name for p in models.iterdir()) == ["my_notes.txt"]
