@@ -212,6 +212,8 @@ CASES = [
          ("keep is a folder",)),
     Case("validate-into-the-input", ["validate", "export", "export/interim"], OutputError.exit_code,
          ("inside the input export",)),
+    Case("validate-onto-a-file", ["validate", "export", "keep/notes.txt"], OutputError.exit_code,
+         ("keep/notes.txt is a file; the output is a folder",)),
     Case("validate-under-a-file", ["validate", "export", "keep/notes.txt/interim"], OutputError.exit_code,
          ("keep/notes.txt is a file, not a folder",)),
     Case("generate-into-a-user-folder", ["generate", "keep", "--truth", "truth.parquet"], OutputError.exit_code,

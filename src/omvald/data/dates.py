@@ -107,9 +107,9 @@ def exclude_outside_bulk(
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, int]], list[str]]:
     """Exclude dated values outside the bulk: ``(tables, {table: {what: count}}, warnings)``.
 
-    Invoices and touchpoints outside ``[first, last]`` are dropped, payment and
-    churn dates after ``last`` (or before 1900) are read as empty: not known by
-    the end of data. A signup or churn date before 1900, or a signup after the
+    Invoices and touchpoints outside ``[first, last]`` are dropped; payment and
+    churn dates after ``last``, and payment dates before 1900, are read as
+    empty: not known by the end of data. A signup or churn date before 1900, or a signup after the
     end, is a :class:`DataContractError`: a customer cannot be dropped without
     their history. ``cut_end=False`` keeps every row after the bulk (the user
     fixed the end). ``path`` (the customers file) only names the file in messages.

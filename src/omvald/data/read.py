@@ -129,12 +129,15 @@ def _read_csv(path: Path, table: str, personal_columns) -> pd.DataFrame:
         types = dict.fromkeys(keep, pa.string())
     read = functools.partial(_arrow_csv, path, names, delimiter, types, keep)
     try:
-        data, ragged = read(encoding)
+        try:
+            data, ragged = read(encoding)
+        except pa.ArrowInvalid as exc:
+            if encoding != UTF8 or "invalid UTF8" not in str(exc):
+                raise
+            encoding = fallback_encoding(path, table)
+            data, ragged = read(encoding)
     except pa.ArrowInvalid as exc:
-        if encoding != UTF8 or "invalid UTF8" not in str(exc):
-            raise DataContractError(table, None, f"cannot be read as CSV: {exc}", path=str(path)) from exc
-        encoding = fallback_encoding(path, table)
-        data, ragged = read(encoding)
+        raise DataContractError(table, None, f"cannot be read as CSV: {exc}", path=str(path)) from None
     except UnicodeDecodeError as exc:  # a byte Windows-1252 does not define: not text in either encoding
         raise DataContractError(
             table, None, f"is neither UTF-8 nor Windows-1252 text ({exc.reason}); {SAVE_AS}", path=str(path)
@@ -162,22 +165,23 @@ def _check_quotes_closed(data: pa.Table, table: str, path: Path, delimiter: str,
     as one value (a line break, then as many delimiters as a row has)."""
     swallowed = "\n" + f"[^\n]*{re.escape(delimiter)}" * max(n_fields - 1, 1)
     for name, column in zip(data.column_names, data.columns, strict=True):
-        values = column.combine_chunks()
-        if pa.types.is_dictionary(values.type):
-            values = values.dictionary
-        if not pc.any(pc.match_substring(values, "\n")).as_py():  # cheap: most columns hold no line break
-            continue
-        hits = pc.match_substring_regex(values, swallowed)
-        if not pc.any(hits).as_py():
-            continue
-        row = pc.index(hits, True).as_py() if not pa.types.is_dictionary(column.type) else None
-        where = f"line {row + 2}: " if row is not None else ""
-        raise DataContractError(
-            table,
-            name,
-            f'{where}a quote (") opened and never closed takes the rows after it into one value; close or remove it',
-            path=str(path),
-        )
+        offset = 0
+        for chunk in column.chunks:  # chunk by chunk: no copy of a 40M-row column
+            values = chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk
+            # cheap test first: most columns hold no line break at all
+            if pc.any(pc.match_substring(values, "\n")).as_py():
+                hits = pc.match_substring_regex(values, swallowed)
+                if pc.any(hits).as_py():
+                    dictionary = pa.types.is_dictionary(chunk.type)
+                    where = "" if dictionary else f"line {offset + pc.index(hits, True).as_py() + 2}: "
+                    raise DataContractError(
+                        table,
+                        name,
+                        f'{where}a quote (") opened and never closed takes the rows after it into one value; '
+                        "close or remove it",
+                        path=str(path),
+                    )
+            offset += len(chunk)
 
 
 def _arrow_csv(path, names, delimiter, types, keep, encoding, use_threads=True) -> tuple[pa.Table, list]:
