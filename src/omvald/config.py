@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -241,6 +242,11 @@ def _build(cls: type, values: Any, where: str) -> Any:
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:
+    """``value`` as type ``tp``, strictly: a yes/no is not a number, a number not a yes/no, a word not a list.
+
+    Text that reads fully as a number is a number (YAML 1.1 reads ``1e-3`` as text), and
+    a whole-number float an int; a fraction is never rounded into an int.
+    """
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
@@ -250,33 +256,59 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         return _coerce(inner, value, where)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value or {}, where)
+    name = getattr(tp, "__name__", str(tp))
     try:
-        if tp is dt.date:
-            return _as_date(value)
+        if value is None and origin not in (tuple, dict):
+            raise ValueError("a value is needed")
         if origin is tuple:
-            return tuple(value or ())
+            if isinstance(value, (str, dict)):
+                raise ValueError("expected a list, e.g. [a, b]")
+            return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value or ()))
         if origin is dict:
-            return dict(value or {})
+            if not isinstance(value, dict | None):
+                raise ValueError("expected a mapping, e.g. {a: 1}")
+            return {str(k): _coerce(args[1], v, f"{where}.{k}") for k, v in (value or {}).items()}
         if tp is bool:
             if not isinstance(value, bool):
                 raise ValueError("expected true or false")
             return value
-        if tp in (int, float, str):
-            return tp(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: cannot read {value!r} as {getattr(tp, '__name__', tp)}: {exc}") from exc
+        if isinstance(value, bool):
+            raise ValueError(f"{str(value).lower()} is a yes/no value, not a {_KIND.get(tp, name)}")
+        if tp is dt.date:
+            return _date(value)
+        if tp is int:
+            number = float(value) if isinstance(value, str) and not value.strip().lstrip("+-").isdigit() else value
+            if isinstance(number, float) and not number.is_integer():
+                raise ValueError("expected a whole number")
+            return int(number)
+        if tp is float:
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError("expected a finite number")
+            return number
+        if tp is str:
+            if isinstance(value, (list, dict)):
+                raise ValueError("expected text")
+            return str(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ConfigError(f"{where}: cannot read {value!r} as {_KIND.get(tp, name)}: {exc}") from exc
     return value
 
 
-def _as_date(value: Any) -> dt.date:
+_KIND = {int: "whole number", float: "number", str: "text", bool: "true/false", dt.date: "date (YYYY-MM-DD)"}
+
+
+def _date(value: Any) -> dt.date:
     """A date from YAML: unquoted (``2026-10-31``, read as a date) or quoted (``"2026-10-31"``), both accepted."""
     if isinstance(value, dt.datetime):
         if value.time() != dt.time(0):
-            raise ValueError("expected a date without a time of day")
+            raise ValueError("expected a date without a time")
         return value.date()
     if isinstance(value, dt.date):
         return value
-    return dt.date.fromisoformat(str(value))
+    if not isinstance(value, str):
+        raise ValueError("expected a date written YYYY-MM-DD")
+    return dt.date.fromisoformat(value.strip())
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

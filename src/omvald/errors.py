@@ -51,3 +51,13 @@ class ModelError(OmvaldError):
     """A model does not fit the data it is asked to score (missing features, wrong URI)."""
 
     exit_code = 4
+
+
+class OutputError(OmvaldError):
+    """An output path would destroy something omvald did not write, or cannot be written at all.
+
+    Raised before any work (:func:`omvald.io.check_outputs`) and, as a last
+    line of defence, by :func:`omvald.io.atomic_path` before it replaces anything.
+    """
+
+    exit_code = 5

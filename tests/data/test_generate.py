@@ -21,6 +21,7 @@ from omvald.cli import app
 from omvald.config import Config, GenerateConfig
 from omvald.data.generate import generate_business, run_generate
 from omvald.errors import ConfigError
+from omvald.io import MARKER
 
 SMALL = GenerateConfig(n_customers=2_500, chunk_size=1_000)
 H = pd.Timedelta(days=90)
@@ -62,13 +63,13 @@ def _run(tmp: Path, seed: int, fmt: str = "parquet") -> dict[str, bytes]:
 
 def test_same_seed_writes_byte_identical_files(tmp_path):
     first, second = _run(tmp_path / "a", seed=5), _run(tmp_path / "b", seed=5)
-    assert sorted(first) == ["billing.parquet", "customers.parquet", "touchpoints.parquet", "truth.parquet"]
+    assert sorted(first) == [MARKER, "billing.parquet", "customers.parquet", "touchpoints.parquet", "truth.parquet"]
     assert first == second
 
 
 def test_different_seed_gives_different_business(tmp_path):
     first, second = _run(tmp_path / "a", seed=5), _run(tmp_path / "b", seed=6)
-    assert all(first[name] != second[name] for name in first)
+    assert all(first[name] != second[name] for name in first if name != MARKER)
 
 
 def test_csv_format_writes_iso_dates_and_empty_churn_for_customers_alive(tmp_path):
@@ -86,6 +87,7 @@ def test_cli_writes_folder_and_truth_and_prints_summary(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert {p.name for p in (tmp_path / "syn").iterdir()} == {
+        MARKER,
         "customers.parquet",
         "billing.parquet",
         "touchpoints.parquet",

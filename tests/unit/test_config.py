@@ -51,3 +51,43 @@ def test_dates_read_the_same_quoted_or_not(tmp_path):
 def test_a_renamed_parameter_says_its_new_name():
     with pytest.raises(ConfigError, match="snapshot_test_share was renamed; write it as train.customer_holdout_share"):
         config_from_dict({"train": {"snapshot_test_share": 0.25}})
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        (
+            {"features": {"horizon_days": True}},
+            "features.horizon_days: cannot read True as whole number: true is a yes/no",
+        ),
+        ({"features": {"phase_out_drop": False}}, "features.phase_out_drop: cannot read False as number"),
+        ({"features": {"horizon_days": 92.5}}, "features.horizon_days: cannot read 92.5 as whole number"),
+        ({"features": {"horizon_days": None}}, "features.horizon_days: cannot read None"),
+        ({"mlflow": {"register_models": 1}}, "mlflow.register_models: cannot read 1 as true/false"),
+        ({"features": {"engine": True}}, "features.engine: cannot read True as text"),
+        ({"data": {"personal_columns": "email"}}, "data.personal_columns: cannot read 'email'"),
+        ({"data": {"personal_columns": ["email", True]}}, r"data.personal_columns\[1\]"),
+        ({"score": {"risk_tiers": {"high": "yes"}}}, "score.risk_tiers.high"),
+        ({"features": {"phase_out_drop": float("nan")}}, "finite"),
+        ({"data": {"data_end": dt.datetime(2025, 6, 30, 12)}}, "without a time"),
+        ({"data": {"data_end": 20250630}}, "data.data_end: cannot read 20250630 as date"),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_refused_naming_the_key(raw, needle):
+    with pytest.raises(ConfigError, match=needle):
+        config_from_dict(raw)
+
+
+def test_yaml_yes_is_not_a_horizon(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("features:\n  horizon_days: yes\n")
+    with pytest.raises(ConfigError, match="features.horizon_days"):
+        load_config(params)
+
+
+def test_numbers_written_as_text_and_whole_floats_still_read():
+    cfg = config_from_dict(
+        {"features": {"horizon_days": "92", "n_buckets": 16.0}, "train": {"churn": {"learning_rate": "1e-3"}}}
+    )
+    assert (cfg.features.horizon_days, cfg.features.n_buckets, cfg.train.churn.learning_rate) == (92, 16, 0.001)
+    assert config_from_dict({"data": {"data_end": dt.date(2025, 6, 30)}}).data.data_end == dt.date(2025, 6, 30)

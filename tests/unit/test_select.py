@@ -40,7 +40,23 @@ def test_parse_reads_every_policy(text, expected):
     assert parse_explain_policy(text) == expected
 
 
-@pytest.mark.parametrize("text", ["top", "top:-1", "top:2.5", "risk:1.5", "risk:x", "best:3", "", "some"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "top",
+        "top:-1",
+        "top:2.5",
+        "risk:1.5",
+        "risk:x",
+        "best:3",
+        "",
+        "some",
+        "top:nan",
+        "top:inf",
+        "risk:nan",
+        "risk:-inf",
+    ],
+)
 def test_parse_rejects_malformed_policies_with_a_config_error(text):
     with pytest.raises(ConfigError, match="--explain"):
         parse_explain_policy(text)

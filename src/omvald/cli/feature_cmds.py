@@ -24,8 +24,10 @@ def features(
 ) -> None:
     """Build features and labels at monthly as-of dates, one bucket of customers at a time."""
     from omvald.features.build import run_features
+    from omvald.io import check_outputs
 
     cfg = load_params(params)
+    check_outputs({out_dir: "dir"}, inputs=[interim_dir])
     if engine is not None:
         cfg = dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, engine=engine))
     if cfg.features.engine == "spark":

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from omvald.cli.common import ParamsOption, app, console, load_params, progress, stage
 from omvald.data.generate import n_chunks, run_generate
+from omvald.io import check_outputs
 
 
 @app.command("generate")
@@ -24,6 +25,7 @@ def generate(
 ) -> None:
     """Generate the synthetic subscription business (params.yaml `generate:` section, top-level `seed`)."""
     cfg = load_params(params)
+    check_outputs({out_dir: "dir", truth: "file"})
     with progress() as bar:
         task = bar.add_task("generating customers", total=n_chunks(cfg.generate))
         summary = run_generate(

@@ -31,6 +31,8 @@ class Profile(TypedDict):
     tables: dict[str, dict[str, Any]]
     label_rates: list[dict[str, Any]]
     warnings: list[str]
+    personal_data_dropped: dict[str, dict[str, str]]  # {table: {column: reason}}, never values
+    dates_excluded: dict[str, dict[str, int]]  # {table: {"rows" or a date column: count}} outside the bulk
 
 
 def build_profile(
@@ -62,6 +64,8 @@ def build_profile(
             tables, contractual, dt.date.fromisoformat(meta["data_end"]), horizon_days, lookback_days
         ),
         warnings=list(warnings),
+        personal_data_dropped=meta.get("personal_data_dropped", {}),
+        dates_excluded=meta.get("dates_excluded", {}),
     )
 
 

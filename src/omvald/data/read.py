@@ -11,15 +11,20 @@ each distinct value once. Personal-data columns are never loaded.
 from __future__ import annotations
 
 import csv
+import functools
 import logging
+import re
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from omvald.data.contract import REQUIRED, TABLES, column_kind
+from omvald.data.encoding import SAVE_AS, UTF8, fallback_encoding, sniff_encoding
+from omvald.data.personal import normalized_name
 from omvald.errors import DataContractError
 
 log = logging.getLogger(__name__)
@@ -28,6 +33,7 @@ EXTENSIONS: tuple[str, ...] = (".csv", ".csv.gz", ".parquet", ".pq")
 # Kinds whose distinct values are few compared with the rows: read dictionary-encoded.
 DICTIONARY_KINDS = frozenset({"id", "date", "lower", "string"})
 ROW_GROUP_SIZE = 100_000
+DECIMAL_COMMA = r"[+-]?\d+(,\d+)?"
 
 
 def find_tables(raw_dir: str | Path) -> dict[str, Path | None]:
@@ -38,7 +44,8 @@ def find_tables(raw_dir: str | Path) -> dict[str, Path | None]:
     """
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
-        raise DataContractError("customers", None, f"input folder {raw_dir} does not exist", path=str(raw_dir))
+        what = "is a file, not a folder" if raw_dir.exists() else "does not exist"
+        raise DataContractError("customers", None, f"input folder {raw_dir} {what}", path=str(raw_dir))
     found: dict[str, Path | None] = {}
     entries = {p.name.lower(): p for p in raw_dir.iterdir()}
     for table in TABLES:
@@ -49,6 +56,15 @@ def find_tables(raw_dir: str | Path) -> dict[str, Path | None]:
                 table, None, f"more than one file for the table ({names}); keep one", path=str(raw_dir)
             )
         found[table] = hits[0] if hits else None
+        if hits and hits[0].is_dir() and not hits[0].name.lower().endswith((".parquet", ".pq")):
+            raise DataContractError(
+                table,
+                None,
+                "is a folder, not a file (only a .parquet table may be a folder of parts)",
+                path=str(hits[0]),
+            )
+        if hits and not hits[0].exists():
+            raise DataContractError(table, None, "is a link to a file that does not exist", path=str(hits[0]))
     return found
 
 
@@ -57,15 +73,19 @@ def is_csv(path: str | Path | None) -> bool:
 
 
 def is_personal(column: str, personal_columns: tuple[str, ...] | list[str]) -> bool:
-    return column.strip().lower() in {p.lower() for p in personal_columns}
+    """Whether ``column`` is listed in ``data.personal_columns``, ignoring case and punctuation (E-Mail = email)."""
+    return normalized_name(column) in {normalized_name(p) for p in personal_columns}
 
 
 def read_table(path: str | Path, table: str, personal_columns: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
     """Read one contract table; personal columns are skipped, not loaded and dropped."""
     path = Path(path)
-    if is_csv(path):
-        return _read_csv(path, table, personal_columns)
-    return _read_parquet(path, table, personal_columns)
+    try:
+        if is_csv(path):
+            return _read_csv(path, table, personal_columns)
+        return _read_parquet(path, table, personal_columns)
+    except (OSError, EOFError) as exc:  # permissions, a truncated .gz, a file that vanished
+        raise DataContractError(table, None, f"cannot be read: {exc}", path=str(path)) from None
 
 
 def read_tables(raw_dir: str | Path, personal_columns: tuple[str, ...] | list[str] = ()) -> tuple[dict, dict]:
@@ -75,11 +95,14 @@ def read_tables(raw_dir: str | Path, personal_columns: tuple[str, ...] | list[st
     return frames, {t: (str(p) if p is not None else None) for t, p in paths.items()}
 
 
-def _header(path: Path) -> tuple[list[str], str]:
+def _header(path: Path, encoding: str = UTF8) -> tuple[list[str], str]:
+    """The header's column names and the delimiter (the most frequent of ``, ; tab |`` in it)."""
     import gzip
 
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
+    text_encoding = "utf-8-sig" if encoding == UTF8 else encoding
+    # errors="replace": only the header is read here; the reader judges the rest of the file
+    with opener(path, "rt", encoding=text_encoding, errors="replace", newline="") as fh:
         line = fh.readline()
     if not line.strip():
         return [], ","
@@ -90,7 +113,8 @@ def _header(path: Path) -> tuple[list[str], str]:
 
 
 def _read_csv(path: Path, table: str, personal_columns) -> pd.DataFrame:
-    names, delimiter = _header(path)
+    encoding = sniff_encoding(path, table)
+    names, delimiter = _header(path, encoding)
     if not names:  # an empty file: a table without rows or columns
         return pd.DataFrame()
     if len(set(names)) != len(names):
@@ -103,22 +127,113 @@ def _read_csv(path: Path, table: str, personal_columns) -> pd.DataFrame:
     types = {n: dictionary if column_kind(table, n) in DICTIONARY_KINDS else pa.string() for n in keep}
     if table == "customers":  # one row per customer: no repeated values worth encoding
         types = dict.fromkeys(keep, pa.string())
+    read = functools.partial(_arrow_csv, path, names, delimiter, types, keep)
     try:
-        data = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=64 << 20),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
-            convert_options=pacsv.ConvertOptions(
-                column_types=types,
-                include_columns=keep,
-                null_values=[""],
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
+        try:
+            data, ragged = read(encoding)
+        except pa.ArrowInvalid as exc:
+            if encoding != UTF8 or "invalid UTF8" not in str(exc):
+                raise
+            encoding = fallback_encoding(path, table)
+            data, ragged = read(encoding)
+    except pa.ArrowInvalid as exc:
+        raise DataContractError(table, None, f"cannot be read as CSV: {exc}", path=str(path)) from None
+    except UnicodeDecodeError as exc:  # a byte Windows-1252 does not define: not text in either encoding
+        raise DataContractError(
+            table, None, f"is neither UTF-8 nor Windows-1252 text ({exc.reason}); {SAVE_AS}", path=str(path)
+        ) from None
+    if ragged:
+        _, rows = read(encoding, use_threads=False)  # single-threaded, the reader knows the line numbers
+        examples = [f"line {r.number}: {r.actual_columns} fields" for r in rows if r is not None]
+        raise DataContractError(
+            table,
+            None,
+            f"rows with a different number of fields than the header's {len(names)} ({len(ragged)} row(s)); "
+            f"a '{delimiter}' inside a value needs quotes, and a quote opened must be closed",
+            examples,
+            path=str(path),
         )
-    except pa.ArrowInvalid as exc:  # ragged rows, bad quoting, not UTF-8
-        raise DataContractError(table, None, f"cannot be read as CSV: {exc}", path=str(path)) from exc
-    return data.to_pandas()
+    _check_quotes_closed(data, table, path, delimiter, len(names))
+    frame = data.to_pandas()
+    if delimiter == ";":
+        frame = _decimal_commas(frame, table, path)
+    return frame
+
+
+def _check_quotes_closed(data: pa.Table, table: str, path: Path, delimiter: str, n_fields: int) -> None:
+    """Refuse a value that swallowed whole rows: a quote opened and never closed reads the rest of the file
+    as one value (a line break, then as many delimiters as a row has)."""
+    swallowed = "\n" + f"[^\n]*{re.escape(delimiter)}" * max(n_fields - 1, 1)
+    for name, column in zip(data.column_names, data.columns, strict=True):
+        offset = 0
+        for chunk in column.chunks:  # chunk by chunk: no copy of a 40M-row column
+            values = chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk
+            # cheap test first: most columns hold no line break at all
+            if pc.any(pc.match_substring(values, "\n")).as_py():
+                hits = pc.match_substring_regex(values, swallowed)
+                if pc.any(hits).as_py():
+                    dictionary = pa.types.is_dictionary(chunk.type)
+                    where = "" if dictionary else f"line {offset + pc.index(hits, True).as_py() + 2}: "
+                    raise DataContractError(
+                        table,
+                        name,
+                        f'{where}a quote (") opened and never closed takes the rows after it into one value; '
+                        "close or remove it",
+                        path=str(path),
+                    )
+            offset += len(chunk)
+
+
+def _arrow_csv(path, names, delimiter, types, keep, encoding, use_threads=True) -> tuple[pa.Table, list]:
+    """Read with Arrow: ``(table, ragged)``, the rows whose field count differs from the header's skipped.
+
+    ``ragged`` holds the first five such rows and then one ``None`` per further row (a count).
+    """
+    ragged: list[pacsv.InvalidRow | None] = []
+
+    def skip(row: pacsv.InvalidRow) -> str:
+        ragged.append(row if len(ragged) < 5 else None)
+        return "skip"
+
+    data = pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(
+            column_names=names, skip_rows=1, block_size=64 << 20, encoding=encoding, use_threads=use_threads
+        ),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=skip),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types,
+            include_columns=keep,
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
+    return data, ragged
+
+
+def _decimal_commas(frame: pd.DataFrame, table: str, path: Path) -> pd.DataFrame:
+    """In a ';'-separated file (a spreadsheet in a decimal-comma locale), read ``49,50`` as 49.50.
+
+    Only number columns of the contract whose values hold commas and no point
+    anywhere, and customer attributes whose every value is a decimal-comma number.
+    """
+    changed = []
+    for column in frame.columns:
+        kind = column_kind(table, column)
+        if kind not in ("number", None) or isinstance(frame[column].dtype, pd.CategoricalDtype):
+            continue
+        text = frame[column].dropna().astype("str").str.strip()
+        has_comma = text.str.contains(",", regex=False)
+        if not has_comma.any() or text.str.contains(".", regex=False).any():
+            continue
+        if kind is None and not text.str.fullmatch(DECIMAL_COMMA).all():
+            continue
+        frame[column] = frame[column].str.replace(",", ".", regex=False)
+        changed.append(str(column))
+    if changed:
+        log.info("%s: ';'-separated with decimal commas in %s: 49,50 read as 49.50", path, ", ".join(changed))
+    return frame
 
 
 def _read_parquet(path: Path, table: str, personal_columns) -> pd.DataFrame:
@@ -153,7 +268,7 @@ def write_interim(tables: dict[str, pd.DataFrame], meta: dict, out_dir: str | Pa
 
     from omvald.io import atomic_path
 
-    with atomic_path(out_dir) as tmp:
+    with atomic_path(out_dir, stage="validate") as tmp:
         tmp.mkdir(parents=True)
         for table, df in tables.items():
             data = pa.Table.from_pandas(df, preserve_index=False)

@@ -22,10 +22,12 @@ import pandas as pd
 from omvald.buckets import N_SLOTS, hash_slot
 from omvald.config import Config, DataConfig
 from omvald.data import contract as C
+from omvald.data.dates import exclude_outside_bulk
+from omvald.data.personal import PATTERN_SHARE, SAMPLE_ROWS, looks_like_national_id, personal_columns
 from omvald.data.profile import Profile, build_profile
 from omvald.data.read import empty_table, is_csv, is_personal, read_tables, write_interim
 from omvald.errors import DataContractError
-from omvald.io import write_json
+from omvald.io import check_outputs, write_json
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +52,52 @@ def validate_tables(
     """
     if raw.get("customers") is None:
         raise DataContractError("customers", None, "no customers file (customers.csv or customers.parquet)")
+    raw, personal, personal_warnings = drop_personal_columns(raw)
     out, dropped, extra_dropped, warnings = validate_rows(raw, cfg, as_of, paths)
+    # A date the user gives (data.data_end, --as-of) fixes the end; otherwise the bulk of the data does.
+    cut_end = as_of is None and cfg.data_end is None
+    out, excluded, date_warnings = exclude_outside_bulk(out, cut_end, (paths or {}).get("customers"))
+    for message in date_warnings:
+        log.warning(message)
     meta = data_meta(out, cfg, as_of, dropped, extra_dropped)
-    warnings += _data_warnings(out, meta)
+    meta["personal_data_dropped"] = personal
+    meta["dates_excluded"] = excluded
+    warnings = personal_warnings + warnings + date_warnings + _data_warnings(out, meta)
     return out, meta, warnings
+
+
+def drop_personal_columns(
+    raw: dict[str, pd.DataFrame | None],
+) -> tuple[dict[str, pd.DataFrame | None], dict[str, dict[str, str]], list[str]]:
+    """Drop customer attributes that hold personal data by content (:mod:`omvald.data.personal`).
+
+    Returns ``(raw, {"customers": {column: reason}}, warnings)``; the
+    warnings name columns and reasons, never values. Customer ids that look
+    like national identity numbers are kept (they key every output) with a warning.
+    """
+    customers = raw.get("customers")
+    if customers is None:
+        return raw, {}, []
+    contract = {*C.REQUIRED["customers"], *C.OPTIONAL["customers"]}
+    found = personal_columns(customers, contract)
+    warnings = [
+        f"customers: column '{column}' dropped as personal data ({reason}); list it in data.personal_columns "
+        "to skip it on read"
+        for column, reason in found.items()
+    ]
+    if "customer_id" in customers:
+        ids = customers["customer_id"].dropna().astype("str")
+        share = float(looks_like_national_id(ids.iloc[:: max(1, len(ids) // SAMPLE_ROWS)]).mean()) if len(ids) else 0
+        if share >= PATTERN_SHARE:
+            warnings.append(
+                f"customers: {share:.0%} of the customer_id values look like national identity numbers; they are "
+                "kept because they key every output (features, scores), so use a pseudonymous customer key instead"
+            )
+    for message in warnings:
+        log.warning(message)
+    if not found:
+        return raw, {}, warnings
+    return {**raw, "customers": customers.drop(columns=list(found))}, {"customers": found}, warnings
 
 
 def validate_rows(
@@ -429,8 +473,11 @@ def run_validate(
 ) -> Profile:
     """Read ``raw_dir``, validate, write ``out_dir`` (interim tables + meta.json) and the profile.
 
-    Nothing is written unless every check passes; each output appears atomically.
+    Nothing is written unless every check passes; each output appears atomically. Outputs that
+    would replace something omvald did not write, or overlap the input, are refused before any work.
     """
+    outputs = {out_dir: "dir"} | ({profile_path: "file"} if profile_path is not None else {})
+    check_outputs(outputs, inputs=[raw_dir])
     raw, paths = read_tables(raw_dir, cfg.data.personal_columns)
     tables, meta, warnings = validate_tables(raw, cfg.data, as_of=as_of, paths=paths)
     profile = build_profile(tables, meta, warnings, cfg.features.horizon_days, cfg.features.lookback_days)

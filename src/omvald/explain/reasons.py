@@ -6,16 +6,25 @@ readable reason without touching this module. A few well-known features
 read better with their own phrasing ("paid 23 days late" rather than
 "days late: 23 days"); those live in :data:`TEMPLATES`, keyed by feature
 name, and fall back to the generic unit rule if the feature is renamed.
+
+A category's level is written only when it reads as a category
+(:func:`shows_level`): never text that looks like an e-mail address, a
+phone or identity number, a code with a long run of digits, or free text.
+Validation already drops attributes that hold personal data; this is the
+second line, because a reason sentence goes to the CRM team's score file.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+
+from omvald.data.personal import looks_personal_value
 
 
 class SpecLike(Protocol):
@@ -24,6 +33,11 @@ class SpecLike(Protocol):
     unit: str
     kind: str
 
+
+# A category level longer than this, or with this many digits in a row, is free text or a code, not a level.
+MAX_LEVEL_CHARS = 40
+LONG_DIGIT_RUN = re.compile(r"\d{5}")
+NOT_SHOWN = "(value not shown)"
 
 # Units whose numbers read fine without the unit word after them.
 BARE_UNITS = {"usage", "score 0-10", "number", "ratio", "value"}
@@ -59,7 +73,7 @@ def reason_sentence(spec: SpecLike, value: Any) -> str:
         return f"{desc}: no data"
     unit = (spec.unit or "").lower()
     if spec.kind == "categorical" or unit == "category" or isinstance(value, str):
-        return f"{desc}: {value}"
+        return f"{desc}: {value}" if shows_level(value, spec) else f"{desc} {NOT_SHOWN}"
     v = float(value)
     template = getattr(spec, "reason", None) or TEMPLATES.get(spec.name)
     if template:
@@ -111,12 +125,22 @@ def reason_columns(
     return out
 
 
+def shows_level(value: Any, spec: SpecLike | None = None) -> bool:
+    """Whether a category level may be written out: a level of ``spec.levels`` when the spec
+    lists them, else short text that is no e-mail address, phone or identity number or long digit code."""
+    text = str(value)
+    levels = getattr(spec, "levels", None)
+    if levels is not None:
+        return text in levels
+    return len(text) <= MAX_LEVEL_CHARS and not LONG_DIGIT_RUN.search(text) and not looks_personal_value(text)
+
+
 def format_value(value: Any) -> str | None:
-    """The exact driver value as text: one column holds numbers and categories alike."""
+    """The exact driver value as text: one column holds numbers and categories alike (levels as by :func:`shows_level`)."""
     if _is_missing(value):
         return None
     if isinstance(value, str):
-        return value
+        return value if shows_level(value) else NOT_SHOWN
     if isinstance(value, (float, np.floating)):
         return f"{float(value):.6g}"
     return str(value)

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 KEYS = ["customer_id", "as_of"]
 ALWAYS = ["segment", "tenure_months", "monthly_revenue"]
 TABLES = ("customers", "billing", "touchpoints")
+# Default as-of dates beyond this (ten years of month ends) are refused; an explicit features.as_of_first is not.
+MAX_DEFAULT_AS_OF_DATES = 120
 
 
 def build_features(
@@ -352,6 +354,13 @@ def check_settings(cfg: FeatureConfig, data_start: dt.date, data_end: dt.date) -
             "set as_of_first earlier, or null."
         )
     dates = asof.as_of_dates(cfg, data_start, data_end)
+    if cfg.as_of_first is None and len(dates) > MAX_DEFAULT_AS_OF_DATES:
+        raise ConfigError(
+            f"{len(dates)} monthly as-of dates from {dates[0]} to {dates[-1]}: the data starts on {data_start} "
+            f"(data_start in the interim meta.json). Features at more than {MAX_DEFAULT_AS_OF_DATES} dates (ten years) "
+            "cost a lot and the oldest teach little about today: set features.as_of_first (e.g. "
+            f"{asof.month_end(dt.date(dates[-1].year - 5, dates[-1].month, 1))}) to choose where training starts."
+        )
     labelled = asof.labelled_dates(dates, cfg.horizon_days, data_end)
     if not labelled:
         latest = data_end - dt.timedelta(days=cfg.horizon_days)

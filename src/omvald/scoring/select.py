@@ -13,6 +13,7 @@ explains the same customers, whatever the bucket order.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,8 @@ def parse_explain_policy(text: str) -> ExplainPolicy:
         value = float(arg)
     except ValueError:
         raise ConfigError(f"--explain {text!r}: {hint}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"--explain {text!r}: {'N' if kind == 'top' else 'P'} must be a finite number; {hint}")
     if kind == "top" and (value < 0 or value != int(value)):
         raise ConfigError(f"--explain {text!r}: N must be a whole number >= 0")
     if kind == "risk" and not 0.0 <= value <= 1.0:

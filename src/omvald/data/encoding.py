@@ -1,0 +1,114 @@
+"""Which text encoding a CSV file uses, and a message instead of a decode traceback when it is none we read.
+
+The contract asks for UTF-8, but the usual export from Excel on a Nordic
+Windows machine ("CSV (semicolon delimited)") is Windows-1252 (cp1252), and
+Excel's "Unicode text" is UTF-16. Rather than refuse the most common
+export, omvald reads a file that is not UTF-8 as cp1252 and logs a warning
+naming the first line that is not UTF-8. A file that mixes UTF-8 with
+another encoding (rows pasted from two sources) is refused: reading it
+either way would garble some of its names (``GÃ¶teborg``), and a category
+spelled two ways is two categories.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import logging
+import re
+from pathlib import Path
+from typing import BinaryIO
+
+from omvald.errors import DataContractError
+
+log = logging.getLogger(__name__)
+
+UTF8 = "utf8"
+WINDOWS_1252 = "cp1252"
+UTF16 = "utf-16"
+SNIFF_BYTES = 1 << 16
+SCAN_CHUNK = 1 << 24
+# A UTF-8 encoded Latin-1 letter (å = C3 A5): in a file that is not UTF-8 it means two encodings are mixed.
+UTF8_LATIN_LETTER = re.compile(rb"[\xc2\xc3][\x80-\xbf]")
+SAVE_AS = "in Excel: Save As 'CSV UTF-8 (comma delimited)'"
+
+
+def open_binary(path: Path) -> BinaryIO:
+    """The file's bytes, decompressed when the name ends in ``.gz``."""
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")  # noqa: SIM115
+
+
+def sniff_encoding(path: Path, table: str) -> str:
+    """``utf8``, ``utf-16`` (byte-order mark) or ``cp1252`` (the header is not UTF-8); refuses workbooks.
+
+    A body line that is not UTF-8 is found later, when the reader fails:
+    :func:`fallback_encoding` then decides.
+    """
+    try:
+        with open_binary(path) as fh:
+            head = fh.read(SNIFF_BYTES)
+    except (OSError, EOFError) as exc:
+        raise DataContractError(table, None, f"cannot be read: {exc}", path=str(path)) from None
+    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        raise DataContractError(table, None, f"is an Excel workbook, not a CSV file; {SAVE_AS}", path=str(path))
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return UTF16
+    if b"\x00" in head:
+        raise DataContractError(
+            table,
+            None,
+            f"holds NUL bytes: not a text file (UTF-16 without a byte-order mark?); {SAVE_AS}",
+            path=str(path),
+        )
+    header = head.split(b"\n", 1)[0]
+    if b"\n" not in head and len(head) == SNIFF_BYTES:
+        header = head[:-4]  # a header longer than the sniff: do not cut a letter in two
+    try:
+        header.decode("utf-8")
+    except UnicodeDecodeError:
+        return fallback_encoding(path, table)
+    return UTF8
+
+
+def fallback_encoding(path: Path, table: str) -> str:
+    """The encoding of a file that is not UTF-8: cp1252, with a warning; :class:`DataContractError` if mixed."""
+    line, mixed = first_non_utf8_line(path)
+    if line is None:
+        return UTF8
+    if mixed:
+        raise DataContractError(
+            table,
+            None,
+            f"mixes UTF-8 with another encoding (line {line} is the first that is not UTF-8, while other lines "
+            f"are); save the whole file again as one encoding: {SAVE_AS}",
+            path=str(path),
+        )
+    log.warning(
+        "%s is not UTF-8 (line %d is the first that is not): read as Windows-1252 (cp1252), the encoding of "
+        "Excel's CSV on Nordic Windows. To silence this, %s.",
+        path,
+        line,
+        SAVE_AS,
+    )
+    return WINDOWS_1252
+
+
+def first_non_utf8_line(path: Path) -> tuple[int | None, bool]:
+    """``(line, mixed)``: the 1-based line of the first byte that is not UTF-8 (``None``: all UTF-8),
+    and whether the file also holds UTF-8 encoded letters (two encodings in one file)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, bad, mixed = 1, None, False
+    with open_binary(path) as fh:
+        while chunk := fh.read(SCAN_CHUNK):
+            mixed = mixed or UTF8_LATIN_LETTER.search(chunk) is not None
+            if bad is None:
+                pending = len(decoder.getstate()[0])
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    bad = line + chunk.count(b"\n", 0, max(exc.start - pending, 0))
+                else:
+                    line += chunk.count(b"\n")
+            if bad is not None and mixed:
+                break
+    return bad, bad is not None and mixed

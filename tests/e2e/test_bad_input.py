@@ -1,0 +1,289 @@
+"""Bad input and misplaced outputs, as a skeptical new user tries them (issue #20).
+
+Every case runs one ``omvald`` command in a project folder that holds a
+valid export, a user's own folder (``keep/``), trained models and the
+outputs of an earlier successful ``validate`` (``out/``,
+``reports/profile.json``). A case asserts the exit code and the message,
+that no traceback is shown, and that *nothing* in the project changed: the
+hashes of every file, and the list of every file and folder (so no
+temporary is left behind), are the same before and after the run. So the
+earlier outputs survive the failed run too.
+
+A new case is one :class:`Case` entry in :data:`CASES`: a name, the
+command line, the exit code, the words the message must hold, and
+optionally a ``setup(project)`` that plants its bad input first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from omvald.cli import app
+from omvald.config import config_from_dict
+from omvald.data.generate import generate_business
+from omvald.errors import ConfigError, DataContractError, OutputError
+from omvald.features.asof import month_end
+from omvald.features.build import build_features
+from omvald.features.spec import BucketTables
+from omvald.model.estimators import LGBMChurnModel
+from omvald.scoring.stage import read_and_validate
+
+PARAMS = {
+    "seed": 5,
+    "generate": {"n_customers": 300, "months": 20, "start_date": "2023-01-01"},
+    "features": {"n_buckets": 2},
+    "score": {"explain": "none"},
+}
+TREE = {"n_estimators": 20, "num_leaves": 7, "min_child_samples": 20, "calibration": "none", "seed": 5}
+TABLES = ("customers", "billing", "touchpoints")
+
+
+def invoke(project: Path, args: list[str]):
+    """``omvald <args>`` run from ``project`` (params.yaml there unless ``--params`` is given)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(project)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        extra = [] if "--params" in args else ["--params", "params.yaml"]
+        return CliRunner().invoke(app, [*args, *extra])
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file and folder under ``root`` (hidden ones too): relative path -> sha256 (``"dir"`` for folders)."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        out[rel] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+# --- the project every case starts from -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """A valid CSV export (``export/``), trained models, and the outputs of one successful validate."""
+    root = tmp_path_factory.mktemp("bad_input")
+    (root / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    cfg = config_from_dict(PARAMS)
+    business = generate_business(cfg.generate, cfg.seed)
+    (root / "export").mkdir()
+    for name in TABLES:
+        business[name].to_csv(root / "export" / f"{name}.csv", index=False)
+    train_models(root / "export", root / "models")
+    result = invoke(root, ["validate", "export", "out", "--profile", "reports/profile.json"])
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def train_models(export: Path, models: Path) -> None:
+    """Small churn and phase-out models on six month ends (seconds, as in tests/e2e/test_score.py)."""
+    cfg = config_from_dict(PARAMS)
+    tables, meta, _ = read_and_validate(cfg, export, None)
+    end = dt.date.fromisoformat(meta["data_end"])
+    last = month_end(end - dt.timedelta(days=cfg.features.horizon_days + 31))
+    dates = [month_end(dt.date(last.year, last.month, 1) - dt.timedelta(days=31 * k)) for k in range(6)]
+    frame = build_features(BucketTables(**tables), dates, cfg.features, meta, with_labels=True)
+    frame = frame[frame["churn"].notna()]
+    features = [c for c in frame.columns if c not in {"customer_id", "as_of", "segment", "churn", "phase_out"}]
+    features = [c for c in features if c != "next_revenue"]
+    stays = frame[frame["churn"] == 0]
+    models.mkdir()
+    joblib.dump(LGBMChurnModel(**TREE).fit(frame[features], frame["churn"].astype(int)), models / "churn.joblib")
+    joblib.dump(
+        LGBMChurnModel(**TREE).fit(stays[features], stays["phase_out"].astype(int)), models / "phase_out.joblib"
+    )
+
+
+@pytest.fixture
+def project(template, tmp_path) -> Path:
+    root = tmp_path / "project"
+    shutil.copytree(template, root)
+    keep = root / "keep"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("my own notes\n")
+    (keep / "data.csv").write_text("a,b\n1,2\n")
+    return root
+
+
+# --- planting bad input ---------------------------------------------------------------------------
+
+
+def bad_export(project: Path, name: str = "bad") -> Path:
+    """A copy of the valid export to spoil."""
+    return Path(shutil.copytree(project / "export", project / name))
+
+
+def billing_folder(project: Path) -> None:
+    bad = bad_export(project)
+    (bad / "billing.csv").unlink()
+    (bad / "billing.csv").mkdir()
+    (bad / "billing.csv" / "part-0.csv").write_text("customer_id,invoice_date,amount\n")
+
+
+def workbook(project: Path) -> None:
+    (bad_export(project) / "customers.csv").write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(200))
+
+
+def ragged_rows(project: Path) -> None:
+    path = bad_export(project) / "billing.csv"
+    lines = path.read_text().splitlines()
+    lines[9] += ",oops"  # line 10 of the file
+    path.write_text("\n".join(lines) + "\n")
+
+
+def unclosed_quote(project: Path) -> None:
+    path = bad_export(project) / "customers.csv"
+    lines = path.read_text().splitlines()
+    lines[4] = lines[4].replace(",north,", ',"north,').replace(",south,", ',"south,').replace(",east,", ',"east,')
+    lines[4] = lines[4].replace(",west,", ',"west,').replace(",central,", ',"central,')
+    path.write_text("\n".join(lines) + "\n")
+
+
+def mixed_encoding(project: Path) -> None:
+    path = bad_export(project) / "customers.csv"
+    text = path.read_text().splitlines()
+    regions = re.compile(r",(north|south|east|west|central),")
+    head = regions.sub(",Skåne,", "\n".join(text[:3])).encode()  # UTF-8 up to line 3 ...
+    tail = regions.sub(",Malmö,", "\n" + "\n".join(text[3:])).encode("cp1252")  # ... then Windows-1252
+    path.write_bytes(head + tail + b"\n")
+
+
+def ancient_signup(project: Path) -> None:
+    path = bad_export(project) / "customers.csv"
+    customers = pd.read_csv(path, dtype=str)
+    customers.loc[0, "signup_date"] = "1850-01-01"
+    customers.to_csv(path, index=False)
+
+
+def decades_of_history(project: Path) -> None:
+    """An export whose invoices run monthly from 1990: validated here, its features are refused."""
+    old = project / "old"
+    old.mkdir()
+    pd.DataFrame({"customer_id": ["A", "B"], "signup_date": ["1990-01-01"] * 2}).to_csv(
+        old / "customers.csv", index=False
+    )
+    days = pd.date_range("1990-01-31", "2024-12-31", freq="ME").strftime("%Y-%m-%d")
+    rows = [(c, d, 10.0) for c in "AB" for d in days]
+    pd.DataFrame(rows, columns=["customer_id", "invoice_date", "amount"]).to_csv(old / "billing.csv", index=False)
+    assert invoke(project, ["validate", "old", "old_interim", "--profile", "old_profile.json"]).exit_code == 0
+
+
+def params_file(text: str) -> Callable[[Path], None]:
+    def write(project: Path) -> None:
+        (project / "bad_params.yaml").write_text(text)
+
+    return write
+
+
+# --- the cases ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad command: run ``args`` after ``setup``; expect ``exit_code`` and every word of ``needles``."""
+
+    name: str
+    args: list[str]
+    exit_code: int
+    needles: tuple[str, ...]
+    setup: Callable[[Path], None] = field(default=lambda project: None)
+
+
+VALIDATE = ["validate", "export", "out", "--profile", "reports/profile.json"]
+CASES = [
+    # outputs never destroy what omvald did not write
+    Case("validate-onto-its-input", ["validate", "export", "export"], OutputError.exit_code,
+         ("export: the output is the input",)),
+    Case("validate-into-a-user-folder", ["validate", "export", "keep"], OutputError.exit_code,
+         ("keep: will not replace this folder", "data.csv, notes.txt")),
+    Case("validate-profile-is-a-folder", ["validate", "export", "out", "--profile", "keep"], OutputError.exit_code,
+         ("keep is a folder",)),
+    Case("validate-into-the-input", ["validate", "export", "export/interim"], OutputError.exit_code,
+         ("inside the input export",)),
+    Case("validate-onto-a-file", ["validate", "export", "keep/notes.txt"], OutputError.exit_code,
+         ("keep/notes.txt is a file; the output is a folder",)),
+    Case("validate-under-a-file", ["validate", "export", "keep/notes.txt/interim"], OutputError.exit_code,
+         ("keep/notes.txt is a file, not a folder",)),
+    Case("generate-into-a-user-folder", ["generate", "keep", "--truth", "truth.parquet"], OutputError.exit_code,
+         ("keep: will not replace this folder",)),
+    Case("generate-truth-is-a-folder", ["generate", "gen", "--truth", "keep"], OutputError.exit_code,
+         ("keep is a folder",)),
+    Case("features-into-a-user-folder", ["features", "out", "keep"], OutputError.exit_code,
+         ("keep: will not replace this folder",)),
+    Case("features-onto-its-input", ["features", "out", "out"], OutputError.exit_code, ("the output is the input",)),
+    Case("score-output-is-a-folder", ["score", "--input", "export", "--output", "keep"], 2, ("is a directory",)),
+    # files that are not what they claim, and CSV that cannot be read
+    Case("billing-is-a-folder", ["validate", "bad", "out"], DataContractError.exit_code,
+         ("bad/billing.csv", "is a folder, not a file"), billing_folder),
+    Case("workbook-named-csv", ["validate", "bad", "out"], DataContractError.exit_code,
+         ("bad/customers.csv", "Excel workbook", "CSV UTF-8"), workbook),
+    Case("ragged-rows", ["validate", "bad", "out"], DataContractError.exit_code,
+         ("bad/billing.csv", "different number of fields", "header's 9", "line 10: 10 fields"), ragged_rows),
+    Case("unclosed-quote", ["validate", "bad", "out"], DataContractError.exit_code,
+         ("bad/customers.csv", "line 5: 6 fields", "a quote opened must be closed"), unclosed_quote),
+    Case("mixed-encodings", ["validate", "bad", "out"], DataContractError.exit_code,
+         ("bad/customers.csv", "mixes UTF-8 with another encoding (line 4"), mixed_encoding),
+    # dates far outside the data
+    Case("signup-in-1850", ["validate", "bad", "out"], DataContractError.exit_code,
+         ("column 'signup_date'", "before 1900-01-01", "signup_date=1850-01-01"), ancient_signup),
+    Case("decades-of-as-of-dates", ["features", "old_interim", "feats"], ConfigError.exit_code,
+         ("408 monthly as-of dates from 1991-01-31", "set features.as_of_first"), decades_of_history),
+    # params and options of the wrong kind
+    Case("horizon-days-yes", [*VALIDATE, "--params", "bad_params.yaml"], ConfigError.exit_code,
+         ("features.horizon_days", "yes/no value"), params_file("features:\n  horizon_days: yes\n")),
+    Case("personal-columns-one-word", [*VALIDATE, "--params", "bad_params.yaml"], ConfigError.exit_code,
+         ("data.personal_columns", "expected a list"), params_file("data:\n  personal_columns: email\n")),
+    Case("explain-top-nan", ["score", "--input", "export", "--output", "s.csv", "--explain", "top:nan"],
+         ConfigError.exit_code, ("--explain 'top:nan'", "finite")),
+    Case("explain-top-inf", ["score", "--input", "export", "--output", "s.csv", "--explain", "top:inf"],
+         ConfigError.exit_code, ("--explain 'top:inf'", "finite")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_is_a_message_and_changes_nothing(project, case):
+    case.setup(project)
+    before = snapshot(project)
+    result = invoke(project, case.args)
+    output = " ".join(result.output.split())  # Rich wraps long messages
+    assert result.exit_code == case.exit_code, result.output
+    for needle in case.needles:
+        assert needle in output, f"{needle!r} not in:\n{result.output}"
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit | None)
+    assert snapshot(project) == before  # no file changed, none added or removed, earlier outputs intact
+
+
+# --- stray dates do not move the scoring date -----------------------------------------------------
+
+
+def test_a_future_and_an_ancient_row_do_not_move_the_scoring_date(project):
+    strays = bad_export(project, "strays")
+    billing = pd.read_csv(strays / "billing.csv", dtype=str)
+    billing.loc[3, "invoice_date"] = "1850-06-30"
+    billing.to_csv(strays / "billing.csv", index=False)
+    touchpoints = pd.read_csv(strays / "touchpoints.csv", dtype=str)
+    touchpoints.loc[3, "timestamp"] = "2099-01-01 10:00:00"
+    touchpoints.to_csv(strays / "touchpoints.csv", index=False)
+    summaries = {}
+    for name in ("export", "strays"):
+        result = invoke(project, ["score", "--input", name, "--output", f"{name}.csv", "--summary", f"{name}.json"])
+        assert result.exit_code == 0, result.output
+        summaries[name] = yaml.safe_load((project / f"{name}.json").read_text())
+    assert summaries["strays"]["as_of"] == summaries["export"]["as_of"]
+    assert summaries["strays"]["n_scored"] == summaries["export"]["n_scored"]
+    assert summaries["strays"]["revenue_at_risk"] == summaries["export"]["revenue_at_risk"]
+    warnings = " ".join(summaries["strays"]["warnings"])
+    assert "billing: 1 row(s) dated outside the bulk" in warnings and "touchpoints: 1 row(s)" in warnings
