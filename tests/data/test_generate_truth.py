@@ -21,6 +21,7 @@ from omvald.config import Config, FeatureConfig, GenerateConfig
 from omvald.data import generate_purchases as gp
 from omvald.data.generate import generate_business, run_generate
 from omvald.data.generate_oracle import calibration_bins, oracle_auc, targets
+from omvald.data.generate_purchase_steps import Mechanisms, SeasonalClock
 from omvald.data.generate_truth_purchases import declining_buy_chance, purchase_probabilities
 from omvald.features.asof import population_spine
 from omvald.features.labels import labels
@@ -151,7 +152,7 @@ def test_an_active_customer_of_the_pure_shop_misses_the_horizon_with_exp_minus_r
 
 
 def test_declining_buy_chance_matches_the_closed_form_without_seasonality():
-    clock = gp.SeasonalClock.build(19_000, 19_500, amplitude=0.0, peak_month=12)
+    clock = SeasonalClock.build(19_000, 19_500, amplitude=0.0, peak_month=12)
     # rate r = 0.02 a day, leaving hazard mu = 0.01 a day, 92 days:
     # P(buy first) = r / (r + mu) * (1 - exp(-(r + mu) * 92)) = 2/3 * (1 - exp(-2.76)) = 0.62447
     chance = declining_buy_chance(np.array([0.02, 0.0]), 0.01, 19_100, 92, clock)
@@ -160,7 +161,7 @@ def test_declining_buy_chance_matches_the_closed_form_without_seasonality():
 
 
 def test_seasonal_clock_inverse_undoes_the_integral():
-    clock = gp.SeasonalClock.build(18_000, 19_000, amplitude=0.5, peak_month=12)
+    clock = SeasonalClock.build(18_000, 19_000, amplitude=0.5, peak_month=12)
     u = np.linspace(18_000.0, 18_999.5, 2_001)
     np.testing.assert_allclose(clock.inverse(clock.integral(u)), u, atol=1e-9)
     # one year of a rate peaking in December integrates to one year: the mean of s is 1
@@ -170,7 +171,7 @@ def test_seasonal_clock_inverse_undoes_the_integral():
 def test_monte_carlo_error_of_the_phase_out_probability_is_as_documented():
     cfg = GenerateConfig(n_customers=3_000, business="purchases")
     cal = gp.purchase_calendar(cfg)
-    mech = gp.Mechanisms.of(cfg, cal)
+    mech = Mechanisms.of(cfg, cal)
     clock = gp.season_clock(cfg, cal, mech)
     rng = np.random.default_rng([5, 0])
     buyers = gp.draw_buyers(cfg, cal, mech, rng, 0, 3_000)

@@ -42,9 +42,9 @@ import pyarrow.parquet as pq
 from omvald.config import Config, FeatureConfig, GenerateConfig
 from omvald.data import generate_truth_purchases, generate_truth_subscription
 from omvald.data.generate_customers import Calendar, customer_ids, customers_table, draw_customers, plan_order
+from omvald.data.generate_purchase_steps import Mechanisms
 from omvald.data.generate_purchases import (
     PURCHASE_BUSINESSES,
-    Mechanisms,
     check_purchase_config,
     draw_buyers,
     purchase_calendar,

@@ -17,7 +17,7 @@ basket. From it:
 - **phase-out, Monte Carlo.** Spend after ``t`` depends on how many purchases,
   their baskets and who leaves in between: ``oracle_draws`` futures per
   customer and date are drawn from the same hazards as the simulation
-  (:func:`omvald.data.generate_purchases.simulate_purchases`), seeded by the
+  (:mod:`omvald.data.generate_purchase_steps`), seeded by the
   chunk. The standard error of a probability ``p`` is ``sqrt(p (1 - p) /
   draws)``: at most 0.025 with 400 draws. Customers who billed nothing in the
   months before ``t`` cannot phase out (probability exactly 0), and gone
@@ -30,18 +30,17 @@ import numpy as np
 
 from omvald.config import FeatureConfig, GenerateConfig
 from omvald.data.generate_customers import Calendar
-from omvald.data.generate_purchases import (
+from omvald.data.generate_purchase_steps import (
     DECLINE,
     LEAVE_DRIVERS,
     Buyers,
     BuyerState,
     Mechanisms,
-    PurchaseHistory,
     SeasonalClock,
-    export_rows,
     next_purchase_times,
     repeat_purchases,
 )
+from omvald.data.generate_purchases import PurchaseHistory, export_rows
 from omvald.data.generate_truth import ProbabilityRows, as_of_windows, billed_between
 
 DRIVERS = LEAVE_DRIVERS  # driver_true: why a gone customer left; "decline" while declining; else "baseline"
