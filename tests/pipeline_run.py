@@ -13,7 +13,14 @@ SMALL_CUSTOMERS = 1500
 
 # The dvc.yaml stages, in order, with the paths of dvc.yaml (relative to the project folder).
 PIPELINE = (
-    ["generate", "data/synthetic", "--truth", "data/ground_truth.parquet"],
+    [
+        "generate",
+        "data/synthetic",
+        "--truth",
+        "data/ground_truth.parquet",
+        "--truth-probabilities",
+        "data/ground_truth_asof.parquet",
+    ],
     ["validate", "data/synthetic", "data/interim", "--profile", "reports/profile.json"],
     ["features", "data/interim", "data/features"],
     ["train", "data/features", "models"],

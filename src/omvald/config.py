@@ -28,6 +28,41 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class PurchaseConfig:
+    """Knobs of the purchase-only businesses (``generate.business: purchases | purchases_btyd``).
+
+    Buy-till-you-die at heart (see ``omvald.data.generate_purchases``): gamma
+    purchase rates, a beta dropout chance after each repeat purchase. The
+    mechanism knobs (seasonality, decline, price rise) act only in ``purchases``.
+    """
+
+    months: int = 12
+    initial_base_share: float = 0.5
+    initial_base_max_years: float = 2.0
+    channel_shares: dict[str, float] = field(
+        default_factory=lambda: {"web": 0.5, "app": 0.2, "store": 0.2, "marketplace": 0.1}
+    )
+    rate_mean: float = 0.5
+    rate_shape: float = 0.8
+    dropout_a: float = 1.0
+    dropout_b: float = 4.0
+    basket_mean: float = 45.0
+    basket_shape: float = 3.0
+    basket_noise: float = 0.1
+    seasonality: float = 0.3
+    seasonality_peak_month: int = 12
+    decline_share: float = 0.15
+    decline_rate: float = 0.6
+    decline_basket: float = 0.55
+    decline_months: float = 2.5
+    price_rise_months: tuple[int, ...] = (3, 6)
+    price_rise_share: float = 0.35
+    price_rise_pct: float = 0.15
+    price_rise_dropout: float = 0.4
+    oracle_draws: int = 400
+
+
+@dataclass(frozen=True)
 class GenerateConfig:
     """Knobs of the synthetic business (see ``omvald.data.generate``)."""
 
@@ -95,6 +130,9 @@ class GenerateConfig:
     phase_out_satisfaction: float = 0.06
     phase_out_months: int = 6
     phase_out_usage_decay: float = 0.8
+    # Which business: the subscription company above, or a purchase-only one (``purchases``).
+    business: str = "subscription"
+    purchases: PurchaseConfig = PurchaseConfig()
 
 
 @dataclass(frozen=True)

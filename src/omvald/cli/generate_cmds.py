@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -20,23 +20,60 @@ def generate(
     truth: Annotated[
         Path, typer.Option("--truth", help="Ground-truth file (.parquet or .csv); never read by the pipeline.")
     ] = Path("data/ground_truth.parquet"),
+    truth_probabilities: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth-probabilities",
+            help="Also write each customer's true churn and phase-out probabilities at every month end "
+            "(.parquet or .csv), for features.horizon_days / phase_out_drop / lookback_days; never read by the "
+            "pipeline.",
+        ),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="parquet | csv")] = "parquet",
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
-    """Generate the synthetic subscription business (params.yaml `generate:` section, top-level `seed`)."""
+    """Generate a synthetic business (params.yaml `generate:` section, top-level `seed`).
+
+    `generate.business` picks it: subscription (default), purchases or purchases_btyd.
+    """
     cfg = load_params(params)
-    check_outputs({out_dir: "dir", truth: "file"})
+    outputs = {out_dir: "dir", truth: "file"}
+    if truth_probabilities is not None:
+        outputs[truth_probabilities] = "file"
+    check_outputs(outputs)
     with progress() as bar:
         task = bar.add_task("generating customers", total=n_chunks(cfg.generate))
         summary = run_generate(
-            cfg, out_dir, truth, fmt.lower(), on_chunk=lambda done, total: bar.update(task, completed=done)
+            cfg,
+            out_dir,
+            truth,
+            fmt.lower(),
+            on_chunk=lambda done, total: bar.update(task, completed=done),
+            probabilities_path=truth_probabilities,
         )
-    table = Table(title=f"synthetic business -> {out_dir}", show_header=False)
-    table.add_row("customers", f"{summary['customers']:,}")
-    table.add_row("invoices (+ credit notes)", f"{summary['invoices']:,} (+{summary['credit_notes']:,})")
-    table.add_row("touchpoints", f"{summary['touchpoints']:,}")
-    table.add_row("churned", f"{summary['churn_share']:.1%} ({summary['monthly_churn_rate']:.2%} a month)")
-    table.add_row("ever phasing out", f"{summary['phase_out_share']:.1%}")
-    table.add_row("passive (latent)", f"{summary['passive_share']:.1%}")
+    table = Table(title=f"synthetic {summary['business']} business -> {out_dir}", show_header=False)
+    for name, value in _summary_rows(summary):
+        table.add_row(name, value)
     table.add_row("ground truth", str(truth))
+    if truth_probabilities is not None:
+        table.add_row("true probabilities", str(truth_probabilities))
     console.print(table)
+
+
+def _summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    if summary["business"] == "subscription":
+        return [
+            ("customers", f"{summary['customers']:,}"),
+            ("invoices (+ credit notes)", f"{summary['invoices']:,} (+{summary['credit_notes']:,})"),
+            ("touchpoints", f"{summary['touchpoints']:,}"),
+            ("churned", f"{summary['churn_share']:.1%} ({summary['monthly_churn_rate']:.2%} a month)"),
+            ("ever phasing out", f"{summary['phase_out_share']:.1%}"),
+            ("passive (latent)", f"{summary['passive_share']:.1%}"),
+        ]
+    drivers = ", ".join(f"{name} {count:,}" for name, count in summary["leave_drivers"].items())
+    return [
+        ("customers (buyers in the export)", f"{summary['customers']:,} ({summary['buyers']:,})"),
+        ("purchases", f"{summary['invoices']:,} ({summary['purchases_per_buyer']:.1f} per buyer)"),
+        ("buyers with 1-3 purchases", f"{summary['few_purchases_share']:.0%}"),
+        ("left by the end (why)", f"{summary['left_share']:.1%} ({drivers or 'nobody'})"),
+    ]

@@ -41,6 +41,30 @@ class SimResult:
     churn_driver: np.ndarray  # code into CHURN_DRIVERS, -1 = not churned
     phase_out_day: np.ndarray  # int days, -1 = never
     phase_out_driver: np.ndarray  # code into PHASE_OUT_DRIVERS, -1 = never
+    paths: HazardPaths | None = None  # with simulate(record=True)
+
+
+@dataclass
+class HazardPaths:
+    """What the simulation applied in each cycle, shape (months, customers), for the true probabilities.
+
+    Recorded for every customer from signup on, also after churn (the hazard
+    the customer would have had: no new incidents or price increases then).
+    ``churn_rest`` is the churn hazard without the phase-out component, after
+    binding damping, 0 in the first cycle; ``phase_out_churn`` the phase-out
+    component it would add (damped); ``onset`` the phase-out onset hazard
+    (0 before the third cycle).
+    """
+
+    churn_rest: np.ndarray
+    phase_out_churn: np.ndarray
+    onset: np.ndarray
+    amount: np.ndarray  # the invoice amount of the cycle
+    plan: np.ndarray  # plan code after any phase-out downgrade of the cycle
+    products: np.ndarray
+    driver: np.ndarray  # largest churn-hazard component (code into CHURN_DRIVERS)
+    list_factor: np.ndarray  # (months,): list-price growth factor of the cycle
+    phase_out_cycle: np.ndarray  # (customers,): cycle of the phase-out onset, -10_000 = never
 
 
 class _Rows:
@@ -60,9 +84,18 @@ def _days(d: np.ndarray | np.datetime64) -> np.ndarray:
 
 
 def simulate(
-    cfg: GenerateConfig, cal: Calendar, cust: Customers, outages: np.ndarray, rng: np.random.Generator
+    cfg: GenerateConfig,
+    cal: Calendar,
+    cust: Customers,
+    outages: np.ndarray,
+    rng: np.random.Generator,
+    record: bool = False,
 ) -> SimResult:
-    """Run all billing cycles for one chunk; ``outages[region, m]`` flags regional service outages."""
+    """Run all billing cycles for one chunk; ``outages[region, m]`` flags regional service outages.
+
+    ``record`` keeps the hazards of every cycle (:class:`HazardPaths`); it draws nothing
+    more, so the business is the same with or without it.
+    """
     n = len(cust)
     end = int(_days(cal.end))
     month_days = _days(cal.month_starts)
@@ -85,6 +118,7 @@ def simulate(
     po_day = np.full(n, -1, np.int64)
     po_driver = np.full(n, -1, np.int8)
     bill, touch = _Rows(), _Rows()
+    paths = _empty_paths(cal.months, n) if record else None
 
     for m in range(cal.months):
         live = (cust.signup_month <= m) & ~churned
@@ -158,7 +192,14 @@ def simulate(
                 np.where((since_po >= 1) & (since_po <= cfg.phase_out_months), cfg.churn_phase_out, 0.0),
             ]
         )
-        hazard *= np.where(tenure < cust.binding_months, cfg.binding_damping, 1.0)  # leaving early costs a fee
+        damping = np.where(tenure < cust.binding_months, cfg.binding_damping, 1.0)
+        hazard *= damping  # leaving early costs a fee
+        if paths is not None:
+            paths.churn_rest[m] = np.where(first_cycle, 0.0, hazard[:-1].sum(axis=0))
+            paths.phase_out_churn[m] = cfg.churn_phase_out * damping
+            paths.driver[m] = hazard.argmax(axis=0)
+            paths.amount[m], paths.plan[m], paths.products[m] = amount, plan, products
+            paths.list_factor[m] = list_factor
         hazard[:, ~live | first_cycle] = 0.0
         leave_day = inv + rng.integers(1, nxt - inv)
         leaves = (rng.random(n) < hazard.sum(axis=0)) & (leave_day < end)
@@ -175,6 +216,8 @@ def simulate(
                 cfg.phase_out_satisfaction * unhappy * react,
             ]
         )
+        if paths is not None:
+            paths.onset[m] = np.where(tenure >= 2, onset_hazard.sum(axis=0), 0.0)
         request_day = inv + rng.integers(1, nxt - inv)
         eligible = live & ~leaves & (po_day < 0) & (tenure >= 2) & (request_day < end)
         onset = eligible & (rng.random(n) < onset_hazard.sum(axis=0))
@@ -218,7 +261,26 @@ def simulate(
             products=products[credit], usage=np.zeros(len(credit)),
         )  # fmt: skip
 
-    return SimResult(bill.concat(), touch.concat(), churn_day, churn_driver, po_day, po_driver)
+    if paths is not None:
+        paths.phase_out_cycle = po_cycle
+    return SimResult(bill.concat(), touch.concat(), churn_day, churn_driver, po_day, po_driver, paths)
+
+
+def _empty_paths(months: int, n: int) -> HazardPaths:
+    def per_cycle(dtype) -> np.ndarray:
+        return np.zeros((months, n), dtype)
+
+    return HazardPaths(
+        churn_rest=per_cycle(np.float64),
+        phase_out_churn=per_cycle(np.float64),
+        onset=per_cycle(np.float64),
+        amount=per_cycle(np.float64),
+        plan=per_cycle(np.int8),
+        products=per_cycle(np.int16),
+        driver=per_cycle(np.int8),
+        list_factor=np.ones(months),
+        phase_out_cycle=np.full(n, -10_000, np.int64),
+    )
 
 
 class _CycleEvents:
