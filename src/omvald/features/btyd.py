@@ -93,7 +93,7 @@ def btyd_features(tables: BucketTables, spine: pd.DataFrame, cfg: FeatureConfig,
     summary = customer_summary(tables, spine)
     n = len(summary)
     cols = {name: np.full(n, np.nan) for name in ("btyd_p_alive", "btyd_p_no_purchase", "btyd_expected_purchases")}
-    as_of = pd.to_datetime(summary["as_of"]).dt.date.astype(str).to_numpy() if n else np.array([], dtype=str)
+    as_of = pd.to_datetime(summary["as_of"]).to_numpy(dtype="datetime64[D]").astype(str)
     bought = summary["frequency"].notna().to_numpy()
     for day in np.unique(as_of[bought]):
         params = fit["params"].get(day)
