@@ -154,6 +154,8 @@ class FeatureConfig:
     channels: tuple[str, ...] = ()
     events: tuple[str, ...] = ()
     active_rule: ActiveRule = ActiveRule()
+    # Customers (a stable hash sample) the BG/NBD population is fitted on at each as-of date.
+    btyd_sample_customers: int = 20_000
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,11 @@ from rich.progress import Progress
 from omvald.buckets import N_SLOTS, slot_range
 from omvald.config import Config, FeatureConfig
 from omvald.errors import ConfigError
-from omvald.features import asof, labels, registry
+from omvald.features import asof, btyd_fit, labels, registry
 from omvald.features.billing import billing_features
+from omvald.features.btyd import btyd_features
 from omvald.features.merge import merge_parts, write_part
+from omvald.features.purchases import purchase_features
 from omvald.features.segments import segment_features
 from omvald.features.spec import BucketTables
 from omvald.features.static import attribute_kinds, detect_binding_column, static_features
@@ -73,9 +75,9 @@ def build_features(
     horizon_days > data_end`` (the last two also where it is after
     ``billing_observed_until``). Inputs are not modified.
     """
-    meta = feature_meta(meta, tables)
-    contractual = bool(meta.get("contractual", "churn_date" in tables.customers.columns))
     dates = sorted(set(as_of_dates))
+    meta = feature_meta(meta, tables, dates, cfg)
+    contractual = bool(meta.get("contractual", "churn_date" in tables.customers.columns))
     spine = asof.population_spine(tables, dates, cfg, contractual)
     entries = registry.registry_entries(cfg, meta)
     available = [e.spec for e in entries if e.available]
@@ -87,6 +89,11 @@ def build_features(
         touchpoint_features(tables, spine, cfg),
         segment_features(tables, spine, cfg),
     ]
+    families = {spec.family for spec in available}
+    if "purchases" in families:
+        frames.append(purchase_features(tables, spine, cfg))
+    if "btyd" in families:
+        frames.append(btyd_features(tables, spine, cfg, meta["btyd"]))
     if with_labels:
         data_end = dt.date.fromisoformat(str(meta["data_end"]))
         billing_empty = int(meta.get("rows", {}).get("billing", len(tables.billing))) == 0
@@ -141,8 +148,19 @@ def _assemble(spine: pd.DataFrame, kinds: dict[str, str], found: dict[str, pd.Se
     return result
 
 
-def feature_meta(meta: dict[str, Any], tables: BucketTables) -> dict[str, Any]:
-    """``meta`` plus ``binding_column`` and ``attribute_kinds`` (from this bucket if not given)."""
+def feature_meta(
+    meta: dict[str, Any],
+    tables: BucketTables,
+    dates: list[dt.date] | None = None,
+    cfg: FeatureConfig | None = None,
+) -> dict[str, Any]:
+    """``meta`` plus ``binding_column``, ``attribute_kinds`` and, without contracts, the BG/NBD fit ``btyd``.
+
+    Each is taken from ``tables`` when ``meta`` lacks it: the BG/NBD
+    population at ``dates`` (default: ``data_end``, scoring's as-of date) with
+    ``cfg.btyd_sample_customers``. Called on the whole business (scoring) these
+    are the business's own; on one bucket, pass the features plan's meta.
+    """
     out = dict(meta)
     out.setdefault("columns", {t: [c for c in getattr(tables, t).columns if c != "hash_slot"] for t in TABLES})
     if "attribute_kinds" not in out:
@@ -151,7 +169,9 @@ def feature_meta(meta: dict[str, Any], tables: BucketTables) -> dict[str, Any]:
         kinds = out["attribute_kinds"]
         candidates = {c: tables.customers[c].dropna().unique() for c, k in kinds.items() if k == "categorical"}
         out["binding_column"] = detect_binding_column(candidates)
-    return out
+    if dates is None:
+        dates = [dt.date.fromisoformat(str(out["data_end"]))] if out.get("data_end") else []
+    return btyd_fit.with_population_fit(out, tables, dates, cfg or FeatureConfig())
 
 
 # --------------------------------------------------------------------------- stage
@@ -192,6 +212,8 @@ def plan_features(cfg: FeatureConfig, interim_dir: Path) -> FeaturePlan:
     dates, labelled = check_settings(cfg, data_start, data_end)
     meta = {**meta, **_business_facts(paths, meta)}
     labels.check_label_balance(paths, cfg, meta, labelled)
+    if not meta["contractual"]:  # the BG/NBD population at every as-of date, before any bucket
+        meta["btyd"] = btyd_fit.fit_parquet(paths["billing"], dates, cfg)
     entries = registry.registry_entries(cfg, meta)
     return FeaturePlan(paths, meta, dates, labelled, entries, data_start, data_end)
 
@@ -229,6 +251,8 @@ def finish_output(plan: FeaturePlan, cfg: FeatureConfig, parts: Path, out: Path)
         "n_rows": {"training": n_training, "scoring": n_scoring},
         "n_buckets": cfg.n_buckets,
     }
+    if "btyd" in meta:
+        out_meta["btyd"] = meta["btyd"]
     write_json([e.record() for e in plan.entries], out / "registry.json")
     write_json(out_meta, out / "meta.json")
     return out_meta
@@ -340,6 +364,11 @@ def check_settings(cfg: FeatureConfig, data_start: dt.date, data_end: dt.date) -
         raise ConfigError(f"features.n_buckets is {cfg.n_buckets}; it must be between 1 and {N_SLOTS}.")
     if cfg.workers < 1:
         raise ConfigError(f"features.workers is {cfg.workers}; it must be 1 (one bucket at a time) or more.")
+    if cfg.btyd_sample_customers < btyd_fit.MIN_CUSTOMERS:
+        raise ConfigError(
+            f"features.btyd_sample_customers is {cfg.btyd_sample_customers}; the BG/NBD model needs at least "
+            f"{btyd_fit.MIN_CUSTOMERS} customers (20000 is plenty for its four parameters)."
+        )
     if cfg.engine not in ("local", "spark"):
         raise ConfigError(f"features.engine is '{cfg.engine}'; use 'local' (this machine) or 'spark'.")
     last = asof.scoring_date(cfg, data_end)

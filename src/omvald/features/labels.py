@@ -88,6 +88,20 @@ def billing_coverage(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, A
     return {"billing_end": end.isoformat(), "billing_period_days": period, "billing_observed_until": until.isoformat()}
 
 
+def reference_start_sql(as_of: str) -> str:
+    """SQL for the exclusive start of the phase-out comparison window ``(start, t]`` of date column ``as_of``.
+
+    ``t - m months`` (a month end maps to a month end), or ``t - H days`` when
+    ``m = 0``; parameters ``$months`` (:func:`phase_out_months`) and
+    ``$horizon`` (days). Shared with the purchase features, whose "spend in
+    the phase-out reference months" must be exactly the label's reference.
+    """
+    months = "CAST($months AS INTEGER)"
+    return f"""CASE WHEN {months} = 0 THEN CAST({as_of} - CAST($horizon AS INTEGER) AS DATE)
+                        WHEN {as_of} = last_day({as_of}) THEN last_day(CAST({as_of} - to_months({months}) AS DATE))
+                        ELSE CAST({as_of} - to_months({months}) AS DATE) END"""
+
+
 def label_sql(contractual: bool, billing_empty: bool) -> str:
     """SQL computing labels for every row of view ``spine`` (customer_id, as_of, spine_row), in spine_row order.
 
@@ -120,9 +134,7 @@ def label_sql(contractual: bool, billing_empty: bool) -> str:
         sp AS (
             -- phase-out windows in whole months (module docstring); month ends map to month ends
             SELECT *,
-                   CASE WHEN m = 0 THEN CAST(as_of - CAST($horizon AS INTEGER) AS DATE)
-                        WHEN month_end THEN last_day(CAST(as_of - to_months(m) AS DATE))
-                        ELSE CAST(as_of - to_months(m) AS DATE) END AS phase_start,
+                   {reference_start_sql("as_of")} AS phase_start,
                    CASE WHEN m = 0 THEN horizon_end
                         WHEN month_end THEN last_day(CAST(as_of + to_months(m) AS DATE))
                         ELSE CAST(as_of + to_months(m) AS DATE) END AS phase_end

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from omvald.config import FeatureConfig
+from omvald.features import btyd, purchases
 from omvald.features.billing import billing_feature_specs
 from omvald.features.segments import segment_feature_specs
 from omvald.features.spec import FeatureSpec
@@ -47,6 +48,8 @@ def all_specs(cfg: FeatureConfig, meta: dict[str, Any]) -> list[FeatureSpec]:
     )
     specs += touchpoint_feature_specs(cfg, columns)
     specs += segment_feature_specs(cfg, columns)
+    specs += purchases.purchase_feature_specs(cfg)
+    specs += btyd.btyd_feature_specs(cfg)
     return specs
 
 
@@ -68,6 +71,8 @@ def missing_reason(spec: FeatureSpec, meta: dict[str, Any]) -> str | None:
     """Why ``spec`` cannot be computed from this data, or None when it can."""
     columns = meta.get("columns", {})
     rows = meta.get("rows", {})
+    if spec.family in (purchases.FAMILY, btyd.FAMILY) and is_contractual(meta):
+        return purchases.CONTRACTUAL_REASON
     if spec.family == "binding" and not meta.get("binding_column"):
         return "no customers column holds contract terms such as '12m' or '24 months'"
     absent = [f"{table}.{col}" for table, col in spec.requires if col not in columns.get(table, [])]
@@ -77,7 +82,23 @@ def missing_reason(spec: FeatureSpec, meta: dict[str, Any]) -> str | None:
     empty = sorted(t for t in tables if t in rows and rows[t] == 0)
     if empty:
         return f"table {', '.join(empty)} has no rows"
+    if spec.family == btyd.FAMILY:
+        return _population_fit_problem(meta.get("btyd"))
     return None
+
+
+def is_contractual(meta: dict[str, Any]) -> bool:
+    """Whether the business has contracts (``meta["contractual"]``, else: its customers table has ``churn_date``)."""
+    if "contractual" in meta:
+        return bool(meta["contractual"])
+    return "churn_date" in meta.get("columns", {}).get("customers", [])
+
+
+def _population_fit_problem(record: dict[str, Any] | None) -> str | None:
+    """Why the BG/NBD population fit (``meta["btyd"]``) cannot give features, or None when it can."""
+    if record is None:
+        return "the BG/NBD model was not fitted (no population fit in the feature meta)"
+    return record.get("unavailable") or (None if record.get("params") else "the BG/NBD model has no fitted date")
 
 
 def families(entries: list[RegistryEntry]) -> tuple[list[str], dict[str, str]]:
