@@ -75,7 +75,8 @@ def read_tables(raw_dir: str | Path, personal_columns: tuple[str, ...] | list[st
     return frames, {t: (str(p) if p is not None else None) for t, p in paths.items()}
 
 
-def _header(path: Path) -> tuple[list[str], str]:
+def csv_header(path: Path) -> tuple[list[str], str]:
+    """Column names of a CSV file (``.gz`` too) and its delimiter, from the first line only; ``([], ",")`` if empty."""
     import gzip
 
     opener = gzip.open if path.name.lower().endswith(".gz") else open
@@ -90,7 +91,7 @@ def _header(path: Path) -> tuple[list[str], str]:
 
 
 def _read_csv(path: Path, table: str, personal_columns) -> pd.DataFrame:
-    names, delimiter = _header(path)
+    names, delimiter = csv_header(path)
     if not names:  # an empty file: a table without rows or columns
         return pd.DataFrame()
     if len(set(names)) != len(names):
