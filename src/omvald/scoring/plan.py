@@ -77,7 +77,7 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
     ``model_uri`` is ``models:/omvald-churn@<alias>``; the phase-out model
     comes from ``omvald-phase-out@<alias>`` (same alias), so a champion is
     always scored with its own phase-out partner. ``tracking_uri`` (from
-    :func:`omvald.model.tracking.resolve_tracking_uri`) is needed with
+    :func:`omvald.config.resolve_tracking_uri`) is needed with
     ``model_uri`` only.
     """
     if model_uri is None:
