@@ -85,7 +85,8 @@ def score(
     from omvald.scoring.stage import run_score
 
     cfg = load_params(params)
-    tracking_uri = resolve_tracking_uri(cfg.mlflow, os.environ)
+    # only the registry (--model-uri) needs MLflow; dvc.yaml's score stage does not read mlflow.*
+    tracking_uri = resolve_tracking_uri(cfg.mlflow, os.environ) if model_uri else None
     if (engine or cfg.features.engine) == "spark":
         from omvald.spark.scoring import run_score_spark_on_folder
 
