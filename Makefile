@@ -32,9 +32,10 @@ test: $(STAMP) ## Run the whole test suite (includes training on the default syn
 test-fast: $(STAMP) ## Run the tests that take seconds (no slow, no spark)
 	$(BIN)/python -m pytest -n 2 -m "not slow and not spark"
 
-lint: $(STAMP) ## ruff format --check and ruff check
+lint: $(STAMP) ## ruff format --check, ruff check and the architecture contracts (import-linter, pyproject.toml)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 
 format: $(STAMP) ## Format and autofix with ruff
 	$(BIN)/ruff format src tests benchmarks
@@ -49,4 +50,4 @@ mlflow-ui: $(STAMP) ## Open the MLflow UI on the local tracking store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
 
 clean: ## Remove the virtual environment and caches (not data or DVC cache)
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .grimp_cache .import_linter_cache
