@@ -29,8 +29,8 @@ repro: $(STAMP) ## Run the whole DVC pipeline (synthetic business by default; se
 test: $(STAMP) ## Run the whole test suite (includes training on the default synthetic business)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-test-fast: $(STAMP) ## Run the tests that take seconds (no slow, no spark)
-	$(BIN)/python -m pytest -n 2 -m "not slow and not spark"
+test-fast: $(STAMP) ## Unit, data and property tests: under a minute, never runs the pipeline
+	$(BIN)/python -m pytest -n 2 tests/unit tests/data tests/property -m "not slow and not pipeline and not spark"
 
 lint: $(STAMP) ## ruff format --check, ruff check and the architecture contracts (import-linter, pyproject.toml)
 	$(BIN)/ruff format --check src tests benchmarks

@@ -210,6 +210,7 @@ def _declared_outputs(project: Path) -> list[Path]:
 
 # Not an xdist group: each shape is its own project in tmp_path, so the four
 # repros can spread over both workers (a group ran them back to back on one).
+@pytest.mark.pipeline
 @pytest.mark.parametrize("name", list(SHAPES))
 def test_dvc_repro_on_own_data_then_score_a_later_export(name: str, tmp_path: Path):
     shape = SHAPES[name]
