@@ -1,7 +1,7 @@
 """Pure scoring of one bucket of customers: features in, scores and reason codes out.
 
-No paths and no global state: :mod:`omvald.scoring.stage` loads the models
-once, builds features bucket by bucket and calls these functions.
+No paths and no global state: :func:`omvald.scoring.bucket.score_bucket`
+calls these functions on one bucket's features, on either engine.
 
 Revenue at risk (money, over the horizon ``H`` days) is the billed revenue
 the business expects to lose if it does nothing::
