@@ -35,12 +35,13 @@ repro: $(STAMP) $(DATES) ## Run the whole DVC pipeline (synthetic business by de
 test: $(STAMP) $(DATES) ## Run the whole test suite (includes training on the default synthetic business)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-test-fast: $(STAMP) $(DATES) ## Run the tests that take seconds (no slow, no spark)
-	$(BIN)/python -m pytest -n 2 -m "not slow and not spark"
+test-fast: $(STAMP) $(DATES) ## Unit, data and property tests: under a minute, never runs the pipeline
+	$(BIN)/python -m pytest -n 2 tests/unit tests/data tests/property -m "not slow and not pipeline and not spark"
 
-lint: $(STAMP) ## ruff format --check and ruff check
+lint: $(STAMP) ## ruff format --check, ruff check and the architecture contracts (import-linter, pyproject.toml)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 
 format: $(STAMP) ## Format and autofix with ruff
 	$(BIN)/ruff format src tests benchmarks
@@ -55,4 +56,4 @@ mlflow-ui: $(STAMP) ## Open the MLflow UI on the local tracking store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
 
 clean: ## Remove the virtual environment and caches (not data or DVC cache)
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .grimp_cache .import_linter_cache

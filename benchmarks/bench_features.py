@@ -188,7 +188,7 @@ def _child(interim: Path, out: Path, buckets: int, workers: int) -> None:
 
     from omvald.config import load_config
     from omvald.features.asof import month_end
-    from omvald.features.build import run_features
+    from omvald.features.stage import run_features
 
     meta = json.loads((interim / "meta.json").read_text())
     data_end = dt.date.fromisoformat(meta["data_end"])

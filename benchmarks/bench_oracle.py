@@ -42,7 +42,7 @@ from omvald.data.generate_oracle import ORACLE_COLUMNS, join_truth, score_metric
 from omvald.data.validate import run_validate
 from omvald.errors import ConfigError
 from omvald.features.asof import month_end
-from omvald.features.build import run_features
+from omvald.features.stage import run_features
 from omvald.model.split import make_split
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -78,7 +78,7 @@ def run_one(mode: str, interim: Path, out: Path, as_of: tuple[str, str], spark_b
         session_s = time.perf_counter() - t0
         meta = run_features_spark(cfg, interim, out, "local[2]", spark=spark)
     else:
-        from omvald.features.build import run_features
+        from omvald.features.stage import run_features
 
         meta = run_features(cfg, interim, out)
     return {"seconds": time.perf_counter() - t0, "session_seconds": session_s, "rows": meta["n_rows"]}

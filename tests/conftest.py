@@ -2,7 +2,10 @@
 
 The pipeline takes a while, so it is session-scoped and tests that use it
 carry ``pytest.mark.xdist_group("pipeline")`` (``pytest -n 2 --dist
-loadgroup`` then runs them on one worker, sharing the one run).
+loadgroup`` then runs them on one worker, sharing the one run). Every test
+that needs it, directly or through another fixture, is marked ``pipeline``
+here, so ``make test-fast`` (``-m "not slow and not pipeline and not
+spark"``) never runs the pipeline.
 Helpers to run more stages in that folder are in ``tests/pipeline_run.py``.
 """
 
@@ -14,6 +17,15 @@ import pytest
 import yaml
 
 from pipeline_run import PIPELINE, run_cli, small_params
+
+PIPELINE_FIXTURES = {"small_pipeline"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``pipeline`` every test whose fixtures (all of them, transitively) run the pipeline."""
+    for item in items:
+        if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.pipeline)
 
 
 @pytest.fixture(scope="session")

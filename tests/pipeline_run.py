@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,23 @@ def run_cli(project: Path, args: list[str], params_file: Path) -> None:
     assert result.exit_code == 0, (
         f"omvald {' '.join(args)} failed ({result.exit_code}):\n{result.output}\n{result.exception!r}"
     )
+
+
+def copy_project(dst: Path) -> Path:
+    """The repository's files (not its data, outputs or ``dvc.lock``) in a fresh git repository at ``dst``."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    outputs = ("data/", "models/", "metrics/", "plots/", "reports/", "mlruns/")
+    for rel in filter(None, listed):
+        src = REPO / rel
+        if rel == "dvc.lock" or (rel.startswith(outputs) and not rel.endswith(".gitignore")) or not src.is_file():
+            continue
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst / rel)
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "init"]):  # fmt: skip
+        subprocess.run(["git", *args], cwd=dst, check=True, capture_output=True)
+    return dst
 
 
 def _merge(target: dict, values: dict) -> None:

@@ -11,6 +11,7 @@ import datetime as dt
 import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,21 @@ class MlflowConfig:
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment: str = "omvald"
     register_models: bool = True
+
+
+def resolve_tracking_uri(cfg: MlflowConfig, env: Mapping[str, str], base_dir: str | Path | None = None) -> str:
+    """Where MLflow lives: ``MLFLOW_TRACKING_URI`` from ``env`` if set, else ``mlflow.tracking_uri``.
+
+    The one place omvald decides it; every command (and notebook) calls this
+    with the environment it reads at its edge. ``base_dir`` anchors a
+    relative SQLite path (``sqlite:///mlflow.db``) in that folder instead
+    of the working directory (a notebook runs in ``notebooks/``).
+    """
+    uri = env.get("MLFLOW_TRACKING_URI") or cfg.tracking_uri
+    prefix = "sqlite:///"
+    if base_dir is not None and uri.startswith(prefix) and not Path(uri[len(prefix) :]).is_absolute():
+        uri = f"{prefix}{(Path(base_dir) / uri[len(prefix) :]).resolve()}"
+    return uri
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from omvald.data.dates import bulk_first_day, bulk_last_day
 from omvald.data.generate import generate_business
 from omvald.data.validate import validate_tables
 from omvald.errors import ConfigError, DataContractError
-from omvald.features.build import check_settings
+from omvald.features.stage import check_settings
 
 
 def days_and_counts(spec: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:

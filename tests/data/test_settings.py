@@ -18,7 +18,7 @@ from omvald.config import config_from_dict
 from omvald.data.validate import run_validate
 from omvald.errors import ConfigError
 from omvald.features.asof import month_ends_between
-from omvald.features.build import run_features
+from omvald.features.stage import run_features
 
 START, END = dt.date(2023, 1, 1), dt.date(2024, 12, 31)
 

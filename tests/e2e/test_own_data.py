@@ -31,6 +31,7 @@ from omvald.config import config_from_dict
 from omvald.features.labels import labels
 from omvald.features.spec import BucketTables
 from omvald.model.evaluate import finite
+from pipeline_run import copy_project
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -182,23 +183,6 @@ def _run(args: list[str], cwd: Path, check: bool = True) -> subprocess.Completed
     return result
 
 
-def _copy_project(dst: Path) -> Path:
-    """The repository's files (not its data or outputs) in a fresh git repository."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split("\n")
-    outputs = ("data/", "models/", "metrics/", "plots/", "reports/", "mlruns/")
-    for rel in filter(None, listed):
-        src = REPO / rel
-        if rel == "dvc.lock" or (rel.startswith(outputs) and not rel.endswith(".gitignore")) or not src.is_file():
-            continue
-        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dst / rel)
-    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "init"]):  # fmt: skip
-        subprocess.run(["git", *args], cwd=dst, check=True, capture_output=True)
-    return dst
-
-
 def _set_params(project: Path, source: Path, extra: dict) -> None:
     """Point data.source at the export and keep the run small; only params.yaml changes."""
     params = yaml.safe_load((project / "params.yaml").read_text())
@@ -226,13 +210,14 @@ def _declared_outputs(project: Path) -> list[Path]:
 
 # Not an xdist group: each shape is its own project in tmp_path, so the four
 # repros can spread over both workers (a group ran them back to back on one).
+@pytest.mark.pipeline
 @pytest.mark.parametrize("name", list(SHAPES))
 def test_dvc_repro_on_own_data_then_score_a_later_export(name: str, tmp_path: Path):
     shape = SHAPES[name]
     exports = tmp_path / "exports"
     exports.mkdir()
     first = shape.write(exports / "first", False)
-    project = _copy_project(tmp_path / "project")
+    project = copy_project(tmp_path / "project")
     _set_params(project, first, shape.params)
 
     repro = _run(["dvc", "repro", "report"], project, check=shape.phase_out_trained)

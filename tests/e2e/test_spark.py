@@ -24,6 +24,7 @@ from omvald.buckets import hash_slot, slot_range
 from omvald.config import GenerateConfig, config_from_dict
 from omvald.errors import DataContractError
 from omvald.features import build
+from omvald.features.stage import run_features
 from omvald.io import MARKER
 
 pyspark = pytest.importorskip("pyspark")
@@ -106,7 +107,7 @@ def interim(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def local_features(interim, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("local") / "features"
-    build.run_features(CFG, interim, out)
+    run_features(CFG, interim, out)
     return out
 
 

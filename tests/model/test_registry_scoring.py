@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from omvald.cli import app
 from omvald.model import tracking
-from omvald.scoring.score import model_matrix
+from omvald.model.matrix import model_matrix
 from pipeline_run import tracking_uri
 
 pytestmark = pytest.mark.xdist_group("pipeline")

@@ -34,8 +34,8 @@ import pytest
 
 from omvald.explain.drivers import contributions, driver_contributions
 from omvald.features.registry import feature_drivers
+from omvald.model.matrix import model_matrix
 from omvald.model.split import Split
-from omvald.scoring.score import model_matrix
 from pipeline_run import run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("default")]

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from omvald.config import Config, config_from_dict, load_config
+from omvald.config import Config, MlflowConfig, config_from_dict, load_config, resolve_tracking_uri
 from omvald.errors import ConfigError
 
 
@@ -91,3 +91,18 @@ def test_numbers_written_as_text_and_whole_floats_still_read():
     )
     assert (cfg.features.horizon_days, cfg.features.n_buckets, cfg.train.churn.learning_rate) == (92, 16, 0.001)
     assert config_from_dict({"data": {"data_end": dt.date(2025, 6, 30)}}).data.data_end == dt.date(2025, 6, 30)
+
+
+def test_tracking_uri_comes_from_the_environment_first_then_params():
+    mlflow = MlflowConfig(tracking_uri="sqlite:///mlflow.db")
+    assert resolve_tracking_uri(mlflow, {"MLFLOW_TRACKING_URI": "http://tracking:5000"}) == "http://tracking:5000"
+    assert resolve_tracking_uri(mlflow, {}) == "sqlite:///mlflow.db"  # relative to the working directory
+    assert resolve_tracking_uri(mlflow, {"MLFLOW_TRACKING_URI": ""}) == "sqlite:///mlflow.db"  # empty = unset
+
+
+def test_a_relative_sqlite_tracking_uri_is_anchored_in_the_given_folder(tmp_path):
+    mlflow = MlflowConfig(tracking_uri="sqlite:///mlflow.db")
+    assert resolve_tracking_uri(mlflow, {}, tmp_path) == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    absolute = MlflowConfig(tracking_uri="sqlite:////srv/mlflow.db")
+    assert resolve_tracking_uri(absolute, {}, tmp_path) == "sqlite:////srv/mlflow.db"
+    assert resolve_tracking_uri(mlflow, {"MLFLOW_TRACKING_URI": "http://h:5000"}, tmp_path) == "http://h:5000"

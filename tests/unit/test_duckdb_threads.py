@@ -9,6 +9,8 @@ itself is what these tests pin.
 
 from __future__ import annotations
 
+import pytest
+
 from omvald.features import asof
 
 
@@ -29,6 +31,7 @@ def test_fresh_databases_run_one_thread():
         assert _threads(con) == 1
 
 
+@pytest.mark.slow  # 2M rows, 4 times
 def test_a_grouped_sum_over_many_row_groups_repeats_bit_for_bit():
     import numpy as np
     import pandas as pd

@@ -17,11 +17,12 @@ from omvald.config import Config, FeatureConfig
 from omvald.data.validate import run_validate
 from omvald.features import btyd_fit
 from omvald.features.btyd import beta_geo_fitter_class, bgnbd_predictions, btyd_features
-from omvald.features.build import build_features, feature_meta, run_features
+from omvald.features.build import build_features, feature_meta
 from omvald.features.labels import labels
 from omvald.features.purchases import purchase_features
 from omvald.features.registry import registry_entries
 from omvald.features.spec import BucketTables
+from omvald.features.stage import run_features
 
 D = dt.date
 T = D(2024, 3, 31)

@@ -15,9 +15,10 @@ from omvald.buckets import hash_slot
 from omvald.config import Config, FeatureConfig
 from omvald.errors import ConfigError
 from omvald.features.asof import as_of_dates, population_spine
-from omvald.features.build import build_features, run_features
+from omvald.features.build import build_features
 from omvald.features.labels import labels
 from omvald.features.spec import BucketTables
+from omvald.features.stage import run_features
 
 D = dt.date
 H90 = FeatureConfig(horizon_days=90, phase_out_drop=0.3, lookback_days=365)

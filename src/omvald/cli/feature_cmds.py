@@ -23,7 +23,7 @@ def features(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Build features and labels at monthly as-of dates, one bucket of customers at a time."""
-    from omvald.features.build import run_features
+    from omvald.features.stage import run_features
     from omvald.io import check_outputs
 
     cfg = load_params(params)

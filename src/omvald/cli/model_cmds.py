@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from omvald.cli.common import ParamsOption, app, console, load_params, stage
+from omvald.config import resolve_tracking_uri
 
 
 @app.command("train")
@@ -70,9 +71,8 @@ def evaluate(
     from omvald.model.evaluate import run_evaluate
 
     cfg = load_params(params)
-    result = run_evaluate(
-        cfg, features_dir, models_dir, metrics_dir, plots_dir, tracking_uri=os.environ.get("MLFLOW_TRACKING_URI")
-    )
+    tracking_uri = resolve_tracking_uri(cfg.mlflow, os.environ)
+    result = run_evaluate(cfg, features_dir, models_dir, metrics_dir, plots_dir, tracking_uri=tracking_uri)
     if not result["churn"]["out_of_time"]:
         console.print(
             f"[yellow]test NOT out of time ({result['churn']['split_strategy']}): customers held out at the same "

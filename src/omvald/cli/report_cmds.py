@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from omvald.cli.common import ParamsOption, app, console, load_params, stage
+from omvald.config import resolve_tracking_uri
 from omvald.reports.gather import ReportPaths
 
 _D = ReportPaths()
@@ -37,7 +38,7 @@ def report(
 
     cfg = load_params(params)
     paths = ReportPaths(interim, features, metrics, plots, explain, profile, score_summary, models)
-    result = run_report(cfg, paths, out, tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"))
+    result = run_report(cfg, paths, out, tracking_uri=resolve_tracking_uri(cfg.mlflow, os.environ))
     for part, reason in result["missing"].items():
         console.print(f"[yellow]note:[/] {part} not available: {reason}", highlight=False)
     logged = f" (logged to MLflow run {result['run_id']})" if result["run_id"] else ""

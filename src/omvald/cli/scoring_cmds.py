@@ -1,8 +1,8 @@
 """Explanation and scoring commands: ``omvald explain`` and ``omvald score``.
 
 Heavy imports (LightGBM, SHAP, MLflow) happen inside the commands so
-``omvald --help`` stays fast. ``MLFLOW_TRACKING_URI`` is read here and
-passed down.
+``omvald --help`` stays fast. The environment (``MLFLOW_TRACKING_URI``,
+``OMVALD_SPARK_MASTER``) is read here and passed down.
 """
 
 from __future__ import annotations
@@ -10,13 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from omvald.cli.common import ParamsOption, app, console, load_params, progress, stage
+from omvald.config import resolve_tracking_uri
 from omvald.errors import ConfigError
+
+if TYPE_CHECKING:
+    from omvald.scoring.finish import ScoreSummary
 
 
 @app.command("explain")
@@ -31,7 +35,8 @@ def explain(
     from omvald.explain.stage import run_explain
 
     cfg = load_params(params)
-    result = run_explain(cfg, features_dir, models_dir, reports_dir, tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"))
+    tracking_uri = resolve_tracking_uri(cfg.mlflow, os.environ)
+    result = run_explain(cfg, features_dir, models_dir, reports_dir, tracking_uri=tracking_uri)
     for target, features in result["top"].items():
         console.print(f"{target}: {result['n'][target]:,} test rows explained; top features: {', '.join(features)}")
         drivers = ", ".join(result["top_drivers"][target])
@@ -80,7 +85,8 @@ def score(
     from omvald.scoring.stage import run_score
 
     cfg = load_params(params)
-    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow.tracking_uri
+    # only the registry (--model-uri) needs MLflow; dvc.yaml's score stage does not read mlflow.*
+    tracking_uri = resolve_tracking_uri(cfg.mlflow, os.environ) if model_uri else None
     if (engine or cfg.features.engine) == "spark":
         from omvald.spark.scoring import run_score_spark_on_folder
 
@@ -119,23 +125,23 @@ def _parse_date(text: str | None) -> dt.date | None:
         raise ConfigError(f"--as-of {text!r}: not a date; use YYYY-MM-DD") from None
 
 
-def _print_summary(s: dict[str, Any]) -> None:
-    table = Table(title=f"scores at {s['as_of']} -> {s['output']}")
+def _print_summary(s: ScoreSummary) -> None:
+    table = Table(title=f"scores at {s.as_of} -> {s.output}")
     table.add_column("risk tier")
     table.add_column("segment")
     table.add_column("customers", justify="right")
     table.add_column("contactable", justify="right")
     table.add_column("revenue at risk", justify="right")
-    for tier, segments in s["by_tier_segment"].items():
+    for tier, segments in s.by_tier_segment.items():
         for segment, cell in segments.items():
             table.add_row(
                 tier, segment, f"{cell['customers']:,}", f"{cell['contactable']:,}", f"{cell['revenue_at_risk']:,.0f}"
             )
     table.add_section()
-    table.add_row("all", "", f"{s['n_scored']:,}", f"{s['n_contactable']:,}", f"{s['revenue_at_risk']:,.0f}")
+    table.add_row("all", "", f"{s.n_scored:,}", f"{s.n_contactable:,}", f"{s.revenue_at_risk:,.0f}")
     console.print(table)
     console.print(
-        f"explained ({s['explain_policy']}): {s['n_explained']:,} of {s['n_scored']:,}; "
-        f"revenue at risk {s['revenue_at_risk']:,.0f} (contactable {s['revenue_at_risk_contactable']:,.0f}); "
-        f"models: {s['models']}"
+        f"explained ({s.explain_policy}): {s.n_explained:,} of {s.n_scored:,}; "
+        f"revenue at risk {s.revenue_at_risk:,.0f} (contactable {s.revenue_at_risk_contactable:,.0f}); "
+        f"models: {s.models}"
     )

@@ -217,7 +217,8 @@ def check_schema(
 # distinct value; long columns use Arrow's vectorised casts.
 
 
-def _codes_and_values(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
+def codes_and_values(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes per row (-1 = missing) and the distinct values they index; a categorical keeps its own."""
     if isinstance(s.dtype, pd.CategoricalDtype):
         return s.cat.codes.to_numpy(), pd.Index(s.cat.categories)
     codes, values = pd.factorize(s)
@@ -258,7 +259,7 @@ def parse_datetime(s: pd.Series, *, date_only: bool) -> tuple[pd.Series, pd.Seri
     elif not date_only and s.dtype == "str" and not isinstance(s.dtype, pd.CategoricalDtype):
         parsed, bad = _parse_timestamps_arrow(s)
     else:
-        codes, values = _codes_and_values(s)
+        codes, values = codes_and_values(s)
         parsed, bad = _parse_datetime_values(values)
         parsed, bad = _expand(codes, parsed, bad, np.datetime64("NaT", "us"), s.index)
     if date_only:
@@ -273,7 +274,7 @@ def _parse_timestamps_arrow(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     try:
         parsed = pc.cast(arr, pa_arrow.timestamp("us"))
     except pa_arrow.ArrowInvalid:  # something Arrow cannot read: let pandas find out which rows
-        codes, values = _codes_and_values(s)
+        codes, values = codes_and_values(s)
         p, b = _parse_datetime_values(values)
         return _expand(codes, p, b, np.datetime64("NaT", "us"), s.index)
     values = parsed.to_numpy(zero_copy_only=False).astype(DATE_DTYPE)
@@ -286,7 +287,7 @@ def parse_number(s: pd.Series) -> tuple[pd.Series, pd.Series]:
         out = s.astype("float64")
         return out, pd.Series(~np.isfinite(out.to_numpy()) & out.notna().to_numpy(), index=s.index)
     if isinstance(s.dtype, pd.CategoricalDtype):
-        codes, values = _codes_and_values(s)
+        codes, values = codes_and_values(s)
         p, b = parse_number(pd.Series(values))
         return _expand(codes, p.to_numpy(), b.to_numpy(), np.nan, s.index)
     arr = pc.utf8_trim_whitespace(pa_arrow.array(s.astype("str").array))

@@ -95,8 +95,9 @@ def read_tables(raw_dir: str | Path, personal_columns: tuple[str, ...] | list[st
     return frames, {t: (str(p) if p is not None else None) for t, p in paths.items()}
 
 
-def _header(path: Path, encoding: str = UTF8) -> tuple[list[str], str]:
-    """The header's column names and the delimiter (the most frequent of ``, ; tab |`` in it)."""
+def csv_header(path: Path, encoding: str = UTF8) -> tuple[list[str], str]:
+    """Column names of a CSV file (``.gz`` too) and its delimiter (the most frequent of ``, ; tab |`` in the
+    first line); ``([], ",")`` if empty."""
     import gzip
 
     opener = gzip.open if path.name.lower().endswith(".gz") else open
@@ -114,7 +115,7 @@ def _header(path: Path, encoding: str = UTF8) -> tuple[list[str], str]:
 
 def _read_csv(path: Path, table: str, personal_columns) -> pd.DataFrame:
     encoding = sniff_encoding(path, table)
-    names, delimiter = _header(path, encoding)
+    names, delimiter = csv_header(path, encoding)
     if not names:  # an empty file: a table without rows or columns
         return pd.DataFrame()
     if len(set(names)) != len(names):

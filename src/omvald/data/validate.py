@@ -326,7 +326,7 @@ def _drop_exact_duplicates(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 def _attach_customers(table, df, customers, ids: pd.Index, raw, path) -> pd.DataFrame:
     """Check every row's customer exists; add ``hash_slot`` and sort by slot, customer, date."""
-    codes, values = C._codes_and_values(df["customer_id"])
+    codes, values = C.codes_and_values(df["customer_id"])
     position = np.append(ids.get_indexer(pd.Index(values, dtype="str")), -1)[codes]
     unknown = position < 0
     if unknown.any():

@@ -118,7 +118,7 @@ def reason_columns(
         names = drivers[f"{prefix}driver_{i}"].to_numpy(dtype=object)
         values = drivers[f"{prefix}driver_{i}_value_raw"].to_numpy(dtype=object)
         sentences = [
-            None if _is_missing(name) else reason_sentence(specs.get(name) or _fallback_spec(name), value)
+            None if _is_missing(name) else reason_sentence(specs.get(name) or fallback_spec(name), value)
             for name, value in zip(names, values, strict=True)
         ]
         out[f"{prefix}reason_{i}"] = pd.Series(sentences, index=drivers.index, dtype="str")
@@ -151,7 +151,8 @@ class _FallbackSpec:
         self.name, self.description, self.unit, self.kind = name, name.replace("_", " "), "", "numeric"
 
 
-def _fallback_spec(name: str) -> SpecLike:
+def fallback_spec(name: str) -> SpecLike:
+    """A spec for a feature the registry does not describe: its name in words, no unit."""
     return _FallbackSpec(str(name))
 
 

@@ -42,9 +42,9 @@ from omvald.explain import plots
 from omvald.explain.drivers import contributions, driver_importance, shap_importance
 from omvald.features.registry import feature_drivers
 from omvald.io import atomic_path, read_json
+from omvald.model.matrix import model_matrix
 from omvald.model.split import Split
 from omvald.model.train import HOLDOUT, load_features, model_path, skipped_targets, trained_targets
-from omvald.scoring.score import model_matrix
 
 log = logging.getLogger(__name__)
 

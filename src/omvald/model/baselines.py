@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from omvald.model.estimators import Calibrator, _categorical_columns
+from omvald.model.estimators import Calibrator, categorical_columns
 
 MISSING_LEVEL = "__missing__"
 
@@ -41,7 +41,7 @@ class LogisticBaseline(ClassifierMixin, BaseEstimator):
     ) -> LogisticBaseline:
         """Fit on ``X, y``; the validation window is unused (logistic regression is calibrated by construction)."""
         self.feature_names_ = list(X.columns)
-        self.categorical_names_ = _categorical_columns(X, self.categorical_features)
+        self.categorical_names_ = categorical_columns(X, self.categorical_features)
         numeric = [c for c in self.feature_names_ if c not in self.categorical_names_]
         pre = ColumnTransformer(
             [

@@ -162,7 +162,7 @@ class LGBMChurnModel(ClassifierMixin, BaseEstimator):
         calibration halves customer-disjoint.
         """
         self.feature_names_ = list(X.columns)
-        self.categorical_names_ = _categorical_columns(X, self.categorical_features)
+        self.categorical_names_ = categorical_columns(X, self.categorical_features)
         self.categories_ = {c: _levels(X[c]) for c in self.categorical_names_}
         self.classes_ = np.array([0, 1])
         train = lgb.Dataset(
@@ -225,7 +225,8 @@ class LGBMChurnModel(ClassifierMixin, BaseEstimator):
         return pd.DataFrame(contrib, columns=[*self.feature_names_, "bias"], index=X.index)
 
 
-def _categorical_columns(X: pd.DataFrame, declared: Sequence[str] | None) -> list[str]:
+def categorical_columns(X: pd.DataFrame, declared: Sequence[str] | None) -> list[str]:
+    """Columns of ``X`` to treat as categorical: the ``declared`` ones, else every non-numeric or category column."""
     if declared is not None:
         return [c for c in X.columns if c in set(declared)]
     return [

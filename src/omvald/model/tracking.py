@@ -33,7 +33,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from omvald.config import MlflowConfig
+from omvald.config import MlflowConfig, resolve_tracking_uri
 from omvald.errors import ModelError
 from omvald.io import read_json
 
@@ -56,7 +56,10 @@ class TrackingContext:
 
 
 def context_from_env(cfg: MlflowConfig, env: Mapping[str, str], repo_dir: str | Path = ".") -> TrackingContext:
-    """``MLFLOW_TRACKING_URI`` overrides ``mlflow.tracking_uri``; ``DVC_EXP_NAME`` (set by ``dvc exp run``) and the git commit become tags."""
+    """The tracking context of ``omvald train`` / ``promote``: :func:`omvald.config.resolve_tracking_uri`, plus tags.
+
+    ``DVC_EXP_NAME`` (set by ``dvc exp run``) and the git commit become tags.
+    """
     tags = {}
     commit = git_commit(repo_dir)
     if commit:
@@ -64,7 +67,7 @@ def context_from_env(cfg: MlflowConfig, env: Mapping[str, str], repo_dir: str | 
     if env.get("DVC_EXP_NAME"):
         tags["dvc_exp_name"] = env["DVC_EXP_NAME"]
     return TrackingContext(
-        tracking_uri=env.get("MLFLOW_TRACKING_URI") or cfg.tracking_uri,
+        tracking_uri=resolve_tracking_uri(cfg, env),
         experiment=cfg.experiment,
         register_models=cfg.register_models,
         tags=tags,
@@ -170,7 +173,7 @@ def _log_model(ctx: TrackingContext, item: ModelToLog) -> dict[str, Any]:
     out: dict[str, Any] = {"model_uri": model_info.model_uri, "model_id": model_info.model_id}
     if name:
         version = str(model_info.registered_model_version)
-        _client(ctx.tracking_uri).set_registered_model_alias(name, CANDIDATE, version)
+        mlflow_client(ctx.tracking_uri).set_registered_model_alias(name, CANDIDATE, version)
         out.update(registered_name=name, version=version)
     return out
 
@@ -188,7 +191,9 @@ def log_to_run(
     """Reopen the parent run (``target=None``) or a model's child run from ``run.json`` and add to it.
 
     ``metrics`` may be nested (flattened to ``a.b.c``; non-numbers skipped);
-    ``artifacts`` are files logged under ``artifact_path``. Returns the run id.
+    ``artifacts`` are files logged under ``artifact_path``. ``tracking_uri``:
+    the commands pass :func:`omvald.config.resolve_tracking_uri`'s; without one, the store
+    ``run.json`` recorded the run in. Returns the run id.
     """
     info = read_json(run_json) if isinstance(run_json, Path) else dict(run_json)
     uri = tracking_uri or info["tracking_uri"]
@@ -228,17 +233,17 @@ def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, f
 def alias_version(tracking_uri: str, name: str, alias: str) -> str | None:
     """Version number behind ``name@alias``, or None when the model or alias does not exist."""
     try:
-        return str(_client(tracking_uri).get_model_version_by_alias(name, alias).version)
+        return str(mlflow_client(tracking_uri).get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
 
 
 def set_alias(tracking_uri: str, name: str, alias: str, version: str) -> None:
-    _client(tracking_uri).set_registered_model_alias(name, alias, str(version))
+    mlflow_client(tracking_uri).set_registered_model_alias(name, alias, str(version))
 
 
 def version_run_id(tracking_uri: str, name: str, version: str) -> str | None:
-    return _client(tracking_uri).get_model_version(name, str(version)).run_id
+    return mlflow_client(tracking_uri).get_model_version(name, str(version)).run_id
 
 
 def predict_registered(
@@ -285,14 +290,15 @@ def _setup(ctx: TrackingContext) -> str:
     mlflow.set_tracking_uri(ctx.tracking_uri)
     mlflow.set_registry_uri(ctx.tracking_uri)
     with _quiet():
-        client = _client(ctx.tracking_uri)
+        client = mlflow_client(ctx.tracking_uri)
         experiment = client.get_experiment_by_name(ctx.experiment)
         if experiment is not None:
             return experiment.experiment_id
         return client.create_experiment(ctx.experiment, artifact_location=ctx.artifact_location)
 
 
-def _client(tracking_uri: str) -> MlflowClient:
+def mlflow_client(tracking_uri: str) -> MlflowClient:
+    """An MLflow client on ``tracking_uri`` (tracking and registry); read-only callers use it too."""
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 

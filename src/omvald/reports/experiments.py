@@ -7,8 +7,8 @@ headline ``test.<target>.<metric>`` on the parent) and curve CSVs under
 ``evaluation/``. The same numbers live in ``metrics/*.json`` for
 ``dvc exp show``: :func:`dvc_exp_show` gives that view.
 
-MLflow reading lives in :func:`_client` alone (omvald's writer is
-``omvald.model.tracking``; these are read-only queries).
+These are read-only queries, through the client of ``omvald.model.tracking``
+(the only module that imports MLflow).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ CURVE_AXES = {
 
 
 def _client(tracking_uri: str) -> Any:
-    from mlflow import MlflowClient
+    from omvald.model.tracking import mlflow_client  # imports MLflow: only when a notebook asks
 
-    return MlflowClient(tracking_uri=tracking_uri)
+    return mlflow_client(tracking_uri)
 
 
 def pipeline_runs(tracking_uri: str, experiment: str = "omvald", evaluated_only: bool = True) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """Pure scoring of one bucket of customers: features in, scores and reason codes out.
 
-No paths and no global state: :mod:`omvald.scoring.stage` loads the models
-once, builds features bucket by bucket and calls these functions.
+No paths and no global state: :func:`omvald.scoring.bucket.score_bucket`
+calls these functions on one bucket's features, on either engine.
 
 Revenue at risk (money, over the horizon ``H`` days) is the billed revenue
 the business expects to lose if it does nothing::
@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from omvald.errors import ModelError
 from omvald.explain.drivers import BIAS, contributions
-from omvald.explain.reasons import SpecLike, _fallback_spec, format_value, reason_sentence
+from omvald.explain.reasons import SpecLike, fallback_spec, format_value, reason_sentence
+from omvald.model.matrix import model_matrix
 
 N_DRIVERS = 3
 PREFIXES = {"churn": "churn_", "phase_out": "phase_out_"}
@@ -55,19 +55,6 @@ def reason_column_names(prefix: str, k: int = N_DRIVERS) -> list[str]:
 
 
 OUTPUT_COLUMNS = SCORE_COLUMNS + reason_column_names(PREFIXES["churn"]) + reason_column_names(PREFIXES["phase_out"])
-
-
-def model_matrix(features: pd.DataFrame, model: Any, model_name: str) -> pd.DataFrame:
-    """The columns ``model`` was trained on, in its order; :class:`ModelError` naming any that are missing."""
-    needed = list(model.feature_names_)
-    missing = [c for c in needed if c not in features.columns]
-    if missing:
-        raise ModelError(
-            f"the {model_name} model needs feature(s) the input cannot provide: {', '.join(missing)}. "
-            "The scoring files lack the columns these features are built from (see the registry's "
-            "'requires'), or the model was trained on a different feature set; retrain or add the columns."
-        )
-    return features[needed]
 
 
 def risk_tier(p_churn: np.ndarray, tiers: Mapping[str, float], lowest: str = "low") -> np.ndarray:
@@ -188,7 +175,7 @@ def drivers_and_reasons(
                 hit = np.flatnonzero(ok & (j_best == j))
                 feature = features[j]
                 names[hit] = feature
-                spec = specs.get(feature) or _fallback_spec(feature)
+                spec = specs.get(feature) or fallback_spec(feature)
                 text[hit], sentences[hit] = _value_texts(X[feature], hit, spec)
         columns[f"{prefix}driver_{i + 1}"] = pd.Series(names, index=contrib.index, dtype="str")
         columns[f"{prefix}driver_{i + 1}_value"] = pd.Series(text, index=contrib.index, dtype="str")

@@ -26,7 +26,7 @@ engine's ``read_bucket`` (``SELECT * ... .df()``), so ``build_features``
 gets the same dtypes on both engines.
 
 Output files: each task writes its bucket's part file itself, with the
-local engine's writer (:func:`omvald.features.build.write_bucket_part`:
+local engine's writer (:func:`omvald.features.stage.write_bucket_part`:
 the registry's schema, sorted by ``as_of, customer_id``, small row groups),
 into a temporary folder next to ``out_dir``, and returns only its row
 count to Spark. The driver then merges the parts into ``training.parquet`` /
@@ -66,7 +66,8 @@ import pyarrow.parquet as pq
 
 from omvald.buckets import N_SLOTS, bucket_of_slot
 from omvald.config import Config
-from omvald.features import asof, build
+from omvald.features import asof, stage
+from omvald.features.build import TABLES, build_features
 from omvald.features.spec import BucketTables
 from omvald.io import atomic_path
 from omvald.spark.tasks import (
@@ -84,8 +85,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-
-TABLES = build.TABLES
 
 BucketFunction = Callable[..., pd.DataFrame]
 
@@ -124,19 +123,6 @@ def _as_duckdb_reads_parquet(f: pa.Field) -> pa.Field:
     return f
 
 
-def bucket_task(
-    fn: BucketFunction, schemas: dict[str, pa.Schema], out_schema: pa.Schema, **kwargs: Any
-) -> Callable[[pa.Table], pa.Table]:
-    """The function Spark runs per bucket on its rows of each frame: split them, call ``fn(tables, **kwargs)``, cast."""
-    names = out_schema.names
-
-    def run(*batches: pa.Table) -> pa.Table:
-        result = fn(split_bucket(batches, schemas), **kwargs)
-        return pa.Table.from_pandas(result[names], preserve_index=False).cast(out_schema)
-
-    return run
-
-
 PART_COUNT_SCHEMA = pa.schema([pa.field("bucket", pa.int32()), pa.field("rows", pa.int64())])
 
 
@@ -155,7 +141,7 @@ def part_writing_task(
         frame = fn(split_bucket(batches, schemas), **kwargs)
         target = parts / f"bucket-{bucket:04d}.parquet"
         tmp = parts / f".{target.name}.{uuid.uuid4().hex}.tmp"
-        build.write_bucket_part(frame, out_schema, tmp)
+        stage.write_bucket_part(frame, out_schema, tmp)
         os.replace(tmp, target)
         return pa.table({"bucket": [bucket], "rows": [len(frame)]}, schema=PART_COUNT_SCHEMA)
 
@@ -212,7 +198,7 @@ def run_features_spark(
     spark: SparkSession | None = None,
     bucket_fn: BucketFunction | None = None,
 ) -> dict[str, Any]:
-    """Spark twin of :func:`omvald.features.build.run_features`: the same four files in ``out_dir``.
+    """Spark twin of :func:`omvald.features.stage.run_features`: the same four files in ``out_dir``.
 
     The checks, registry, label-balance check and merge are the local
     stage's own functions, run on the driver; only the bucket loop runs on
@@ -225,7 +211,7 @@ def run_features_spark(
 
     fcfg = cfg.features
     interim_dir, out_dir = Path(interim_dir), Path(out_dir)
-    plan = build.plan_features(fcfg, interim_dir)
+    plan = stage.plan_features(fcfg, interim_dir)
     schema = plan.schema(with_labels=True)
 
     spark = spark or spark_session(master, n_buckets=fcfg.n_buckets, java=cfg.spark.java)
@@ -236,7 +222,7 @@ def run_features_spark(
         parts = tmp / "_parts"
         parts.mkdir(parents=True)
         task = part_writing_task(
-            bucket_fn or build.build_features,
+            bucket_fn or build_features,
             schemas,
             schema,
             parts,
@@ -251,7 +237,7 @@ def run_features_spark(
             raise_user_error(exc)
             raise
         log.debug("features (spark): %d buckets built, %d rows", len(counts), sum(counts.values()))
-        out_meta = build.finish_output(plan, fcfg, parts, tmp)
+        out_meta = stage.finish_output(plan, fcfg, parts, tmp)
     n_training, n_scoring = out_meta["n_rows"]["training"], out_meta["n_rows"]["scoring"]
     log.info("features (spark): %d training rows, %d scoring rows -> %s", n_training, n_scoring, out_dir)
     return out_meta

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from omvald.buckets import bucket_of_slot, hash_slot
 from omvald.config import DataConfig
 from omvald.data import contract as C
-from omvald.data.read import _header, find_tables, is_csv, is_personal
+from omvald.data.read import csv_header, find_tables, is_csv, is_personal
 from omvald.data.validate import validate_tables
 from omvald.errors import DataContractError
 
@@ -67,7 +67,7 @@ def find_raw_files(input_dir: str | Path, cfg: DataConfig) -> dict[str, RawFile 
         if path is None:
             files[table] = None
         elif is_csv(path):
-            names, delimiter = _header(path)
+            names, delimiter = csv_header(path)
             if len(set(names)) != len(names):  # as omvald.data.read._read_csv
                 dup = sorted({n for n in names if names.count(n) > 1})
                 raise DataContractError(

@@ -46,13 +46,13 @@ from omvald.data.validate import (
     warning_facts,
 )
 from omvald.errors import DataContractError
+from omvald.features.facts import DISTINCT_CAP, AttributeFacts
 from omvald.spark.raw import RawFile, csv_line_numbers, file_paths, raw_frames
 from omvald.spark.tasks import bucket_of
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-DISTINCT_CAP = 1000  # distinct values of a text attribute kept per bucket (binding column detection)
 COUNT = re.compile(r"\((\d+) ")  # "(12 row(s))", "(3 distinct id(s))", "(2 id(s) repeated)"
 
 
@@ -142,8 +142,14 @@ class Validated:
 
     meta: dict[str, Any]
     attribute_kinds: dict[str, str]  # column -> number | string | bool, over the whole table
-    distinct: dict[str, list[str] | None]  # text attribute -> distinct values (None: more than the cap)
+    distinct: dict[str, list[str] | None]  # text attribute -> distinct values (None: more than DISTINCT_CAP)
     warnings: list[str]  # the local validation's warnings, from the buckets' sums
+
+    def attribute_facts(self) -> AttributeFacts:
+        """The whole table's :class:`~omvald.features.facts.AttributeFacts` (text attributes are categorical)."""
+        kinds = {c: "categorical" if k == "string" else "numeric" for c, k in self.attribute_kinds.items()}
+        distinct = {c: values for c, values in self.distinct.items() if kinds.get(c) == "categorical"}
+        return AttributeFacts(kinds, distinct)
 
 
 def validate_on_spark(
@@ -224,7 +230,7 @@ def _merge_facts(reports: list[dict[str, Any]], cfg: DataConfig, as_of: Any) -> 
         # as parse_static on the whole column: a number only if every given value is one
         kinds[column] = "bool" if "bool" in found else "number" if found == {"number"} else "string"
         values = sorted({v for f in facts for v in f["distinct"]})
-        capped = any(len(f["distinct"]) > DISTINCT_CAP for f in facts)
+        capped = any(len(f["distinct"]) > DISTINCT_CAP for f in facts) or len(values) > DISTINCT_CAP
         distinct[column] = None if capped else values
     warnings = row_warnings(reports[0]["absent"], reports[0]["extra"], dropped)
     warnings += data_warnings(add_warning_facts([r["warning_facts"] for r in reports]), meta)

@@ -1,0 +1,243 @@
+"""What a scoring run settles once, before the first bucket: the models and the scoring plan.
+
+Scoring is one core driven by two engines. Each engine reads and validates
+the input its own way (the local stage in memory, :mod:`omvald.spark.scoring`
+bucket by bucket on Spark) and learns the same facts about the *whole*
+input. From them :func:`plan_scoring` builds one :class:`ScoringPlan`; every
+bucket is then scored by :func:`omvald.scoring.bucket.score_bucket` and the
+results are merged and written by :mod:`omvald.scoring.finish`, on both
+engines, so their outputs are identical.
+
+Where additions go:
+
+- facts about the whole input that every bucket must agree on (attribute
+  kinds, the binding column, and population parameters fitted once per
+  as-of date before the buckets, e.g. a BG/NBD fit): into the feature meta,
+  built by :func:`whole_input_facts` alone; the engines compute their
+  inputs from the whole input and pass them to :func:`plan_scoring`;
+- checks that the input fits the models: in :func:`plan_scoring`, before
+  any bucket is built;
+- which models are scored: :func:`load_scoring_models`, the one place that
+  calls the model loaders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+
+from omvald.config import Config, FeatureConfig
+from omvald.data.contract import OPTIONAL
+from omvald.errors import ConfigError, ModelError
+from omvald.features.facts import AttributeFacts, attribute_meta
+from omvald.features.registry import all_specs
+from omvald.features.spec import FeatureSpec
+from omvald.scoring.select import ExplainPolicy
+
+log = logging.getLogger(__name__)
+
+MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
+# Optional tables: with no rows in the whole input they still get every optional column (empty).
+FILLABLE_TABLES = ("billing", "touchpoints")
+EMPTY_COLUMN_DTYPES = {"date": "datetime64[us]", "timestamp": "datetime64[us]", "number": "float64", "bool": "bool"}
+
+
+# --- models -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoringModels:
+    """The two estimators of a run, loaded once; ``phase_out`` is None when training skipped it.
+
+    ``source`` says where they came from (the models folder or the
+    ``models:/`` URI) for the summary.
+    """
+
+    churn: Any
+    phase_out: Any | None
+    source: str
+
+    @property
+    def columns(self) -> list[str]:
+        """Every feature either model reads, churn model's order first."""
+        trained = [m for m in (self.churn, self.phase_out) if m is not None]
+        return list(dict.fromkeys(c for m in trained for c in m.feature_names_))
+
+
+def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: str | None) -> ScoringModels:
+    """The churn and phase-out estimators, from ``models_dir`` or from the MLflow registry.
+
+    ``model_uri`` is ``models:/omvald-churn@<alias>``; the phase-out model
+    comes from ``omvald-phase-out@<alias>`` (same alias), so a champion is
+    always scored with its own phase-out partner. ``tracking_uri`` (from
+    :func:`omvald.config.resolve_tracking_uri`) is needed with
+    ``model_uri`` only.
+    """
+    if model_uri is None:
+        from omvald.model.train import skipped_targets
+
+        skipped = skipped_targets(models_dir)
+        models = []
+        for target in ("churn", "phase_out"):
+            path = models_dir / f"{target}.joblib"
+            if target in skipped and target != "churn":
+                log.warning("score: no %s model (%s); p_%s stays empty", target, skipped[target], target)
+                models.append(None)
+                continue
+            if not path.exists():
+                raise ModelError(f"{path}: model not found; run `omvald train` or pass --models-dir / --model-uri.")
+            models.append(joblib.load(path))
+        return ScoringModels(models[0], models[1], str(models_dir))
+    from omvald.model.tracking import REGISTERED_NAMES, load_pyfunc
+
+    match = MODELS_URI.match(model_uri)
+    if not match or match["name"] != REGISTERED_NAMES["churn"]:
+        raise ConfigError(
+            f"--model-uri {model_uri!r}: expected models:/{REGISTERED_NAMES['churn']}@<alias> "
+            "(e.g. @champion); the phase-out model is taken from the same alias"
+        )
+    uris = {t: f"models:/{REGISTERED_NAMES[t]}@{match['alias']}" for t in ("churn", "phase_out")}
+    if tracking_uri is None:
+        raise ConfigError("--model-uri needs an MLflow tracking URI (mlflow.tracking_uri or MLFLOW_TRACKING_URI)")
+    models = []
+    for uri in uris.values():
+        try:
+            pyfunc = load_pyfunc(uri, tracking_uri)
+        except Exception as exc:  # MLflow raises several types for a missing model/alias/artifact
+            raise ModelError(f"cannot load {uri} from {tracking_uri}: {exc}") from exc
+        # The pyfunc wrapper only returns probabilities; reason codes need the estimator inside.
+        models.append(pyfunc.unwrap_python_model().model)
+    return ScoringModels(models[0], models[1], model_uri)
+
+
+# --- the plan -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoringPlan:
+    """Everything every bucket of a scoring run shares, settled before the first one (no models, no data).
+
+    ``meta`` is the feature meta that :func:`omvald.features.build.build_features`
+    takes (see :func:`whole_input_facts`); ``specs`` describe features in
+    reason sentences; ``empty_tables`` have no rows in the whole input, so
+    every bucket gives them all optional columns; ``source`` is the input
+    folder (messages, summary); ``warnings`` are the input's data warnings.
+    """
+
+    as_of: dt.date
+    policy: ExplainPolicy
+    features: FeatureConfig
+    risk_tiers: dict[str, float]
+    meta: dict[str, Any]
+    specs: dict[str, FeatureSpec]
+    empty_tables: tuple[str, ...]
+    n_buckets: int
+    source: str
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def tier_order(self) -> list[str]:
+        """Tier names, highest risk first, then ``low``."""
+        return [*sorted(self.risk_tiers, key=lambda t: -float(self.risk_tiers[t])), "low"]
+
+
+def scoring_buckets(cfg: Config) -> int:
+    """Buckets a scoring run walks: ``score.chunk_buckets``, else ``features.n_buckets``."""
+    return cfg.score.chunk_buckets or cfg.features.n_buckets
+
+
+def plan_scoring(
+    cfg: Config,
+    policy: ExplainPolicy,
+    meta: dict[str, Any],
+    attributes: AttributeFacts,
+    *,
+    as_of: dt.date | None,
+    source: str,
+    warnings: Sequence[str] = (),
+    population: dict[str, Any] | None = None,
+) -> ScoringPlan:
+    """The plan of a run from the validated input's ``meta`` (interim ``meta.json`` content) and whole-input facts.
+
+    ``as_of`` defaults to the input's ``data_end``. ``attributes`` come from
+    the whole customers table, however the engine read it. ``population``:
+    parameters fitted on the whole input at the as-of date (the BG/NBD fit,
+    ``{"btyd": ...}``, see :func:`population_fit`).
+    """
+    empty = tuple(t for t in FILLABLE_TABLES if int(meta.get("rows", {}).get(t, 1)) == 0)
+    feature_meta = whole_input_facts(meta, attributes, empty, population)
+    return ScoringPlan(
+        as_of=as_of or _as_date(meta["data_end"]),
+        policy=policy,
+        features=cfg.features,
+        risk_tiers=dict(cfg.score.risk_tiers),
+        meta=feature_meta,
+        specs={s.name: s for s in all_specs(cfg.features, feature_meta)},
+        empty_tables=empty,
+        n_buckets=scoring_buckets(cfg),
+        source=source,
+        warnings=tuple(str(w) for w in warnings),
+    )
+
+
+def whole_input_facts(
+    meta: dict[str, Any],
+    attributes: AttributeFacts,
+    empty_tables: Sequence[str],
+    population: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The feature meta every bucket is built with: the input's meta plus the facts decided on the whole input.
+
+    - ``columns``: a table without rows gets every optional contract column
+      (a header-only export often has just the required ones; with no rows,
+      absent and empty mean the same);
+    - ``attribute_kinds``, ``binding_column``: :func:`omvald.features.facts.attribute_meta`;
+    - the row counts are left out: which features exist follows the columns,
+      not the rows (an empty touchpoints table means "nobody had a
+      touchpoint", counts of 0, not "no touchpoint data"; the registry drops
+      a family whose table has no rows, which is right for training only).
+
+    Population parameters fitted once per as-of date before the buckets go
+    here too, from inputs the engines compute on the whole input.
+    """
+    out = {k: v for k, v in meta.items() if k != "rows"}
+    columns = {t: list(c) for t, c in meta.get("columns", {}).items()}
+    for table in empty_tables:
+        have = columns.get(table, [])
+        columns[table] = [*have, *empty_table_columns(table, have)]
+    out["columns"] = columns
+    out.update(attribute_meta(attributes))
+    out.update(population or {})
+    return out
+
+
+def population_fit(cfg: Config, meta: dict[str, Any], billing: pd.DataFrame, as_of: dt.date | None) -> dict[str, Any]:
+    """Population parameters at the scoring date, fitted once on the whole input's ``billing``.
+
+    A business without contracts gets the BG/NBD fit (``{"btyd": ...}``,
+    :mod:`omvald.features.btyd_fit`) on its stable sample of customers, as
+    the features stage fits it at each as-of date: every bucket then uses the
+    same parameters. A contractual business has none (``{}``).
+    """
+    if meta.get("contractual", True):
+        return {}
+    from omvald.features import btyd_fit
+
+    return {"btyd": btyd_fit.fit_frame(billing, [as_of or _as_date(meta["data_end"])], cfg.features)}
+
+
+def empty_table_columns(table: str, have: Sequence[str]) -> dict[str, str]:
+    """The optional contract columns of ``table`` missing from ``have``, with the dtype an empty one gets."""
+    return {c: EMPTY_COLUMN_DTYPES.get(kind, "str") for c, kind in OPTIONAL[table].items() if c not in have}
+
+
+def _as_date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
