@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_own_data import _copy_project, _run, _set_params
+from test_own_data import _run, _set_params
 
 from fixtures.businesses import write_non_contractual, write_snapshot
 from omvald.model.evaluate import finite
-from pipeline_run import run_cli
+from pipeline_run import copy_project, run_cli
 
 START, END = dt.date(2025, 1, 1), dt.date(2025, 9, 30)  # nine months of purchases
 SNAPSHOT = dt.date(2025, 6, 30)
@@ -48,7 +48,7 @@ def _nine_months(folder: Path) -> Path:
 @pytest.mark.parametrize("horizon_days", [90, 180])
 def test_nine_months_of_purchases_train_evaluate_and_score_everyone(horizon_days: int, tmp_path: Path):
     export = _nine_months(tmp_path / "export")
-    project = _copy_project(tmp_path / "project")
+    project = copy_project(tmp_path / "project")
     _set_params(project, export, {"features": {"horizon_days": horizon_days}})
 
     _run(["dvc", "repro", "report"], project)
@@ -137,7 +137,7 @@ def test_a_horizon_shorter_than_a_whole_month_skips_phase_out_and_says_why(horiz
 @pytest.mark.slow
 def test_unquoted_dates_in_params_pass_dvc_repro_dry_and_exp_run_set_param(tmp_path: Path):
     export = _nine_months(tmp_path / "export")
-    project = _copy_project(tmp_path / "project")
+    project = copy_project(tmp_path / "project")
     # the README's example, written the way a user writes it: bare YAML dates
     _set_params(project, export, {"data": {"data_end": END}, "features": {"as_of_first": dt.date(2025, 1, 31)}})
     assert "data_end: 2025-09-30\n" in (project / "params.yaml").read_text()

@@ -123,7 +123,8 @@ def test_explain_stage_explains_only_the_trained_models_when_phase_out_was_skipp
     from model_fakes import small_config, write_features
 
     from omvald.explain.stage import run_explain
-    from omvald.model.train import run_train, skipped_targets, trained_targets
+    from omvald.model.artifacts import skipped_targets, trained_targets
+    from omvald.model.train import run_train
 
     frame = feature_frame.assign(phase_out=np.nan, days_late_max_180d=np.nan)  # a snapshot: no phase-out labels
     features_dir = write_features(tmp_path / "features", frame)

@@ -15,7 +15,7 @@ from omvald.model.evaluate import run_evaluate
 from omvald.model.refit import customer_folds, refit
 from omvald.model.split import Split
 from omvald.model.train import run_train
-from omvald.scoring.stage import load_models
+from omvald.scoring.plan import load_scoring_models
 
 NAMES = [n for n, _, _ in FEATURES]
 
@@ -39,7 +39,7 @@ def _booster(model) -> str:
 
 def test_the_scoring_model_was_trained_on_every_labelled_date_test_window_included(trained):
     frame, split = trained["frame"], trained["split"]
-    churn_model, _, _ = load_models(trained["root"] / "models", None, None)  # what `omvald score` loads
+    churn_model = load_scoring_models(trained["root"] / "models", None, None).churn  # what `omvald score` loads
     holdout = joblib.load(trained["root"] / "models" / "churn.holdout.joblib")
     test_dates = {d.isoformat() for d in split.dates["test"]}
 
@@ -61,7 +61,8 @@ def test_the_scoring_model_was_trained_on_every_labelled_date_test_window_includ
 
 
 def test_the_refit_keeps_the_evaluated_fits_trees_and_calibration(trained):
-    churn_model, phase_out_model, _ = load_models(trained["root"] / "models", None, None)
+    scoring = load_scoring_models(trained["root"] / "models", None, None)
+    churn_model, phase_out_model = scoring.churn, scoring.phase_out
     for target, model in (("churn", churn_model), ("phase_out", phase_out_model)):
         holdout = joblib.load(trained["root"] / "models" / f"{target}.holdout.joblib")
         assert model.n_trees_ == holdout.n_trees_ < 60  # early stopping chose fewer than n_estimators=60

@@ -9,7 +9,7 @@ import pytest
 
 from omvald.buckets import N_SLOTS, hash_slot
 from omvald.errors import ConfigError
-from omvald.model.train import read_customer_share
+from omvald.model.artifacts import read_customer_share
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ train stage's ``models/``, takes a seeded sample of the **test window**
 exact contributions of the evaluated (holdout) fits, the ones the metrics
 describe, and writes, per trained model (``churn`` always,
 ``phase_out`` unless the train stage skipped it, see
-:func:`omvald.model.train.trained_targets`):
+:func:`omvald.model.artifacts.trained_targets`):
 
 - ``shap_<model>_bar.png``        global importance (mean |SHAP|),
 - ``shap_<model>_beeswarm.png``   every sampled customer, coloured by value,
@@ -42,9 +42,9 @@ from omvald.explain import plots
 from omvald.explain.drivers import contributions, driver_importance, shap_importance
 from omvald.features.registry import feature_drivers
 from omvald.io import atomic_path, read_json
+from omvald.model.artifacts import HOLDOUT, load_features, model_path, skipped_targets, trained_targets
 from omvald.model.matrix import model_matrix
 from omvald.model.split import Split
-from omvald.model.train import HOLDOUT, load_features, model_path, skipped_targets, trained_targets
 
 log = logging.getLogger(__name__)
 

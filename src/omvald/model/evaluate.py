@@ -24,7 +24,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -33,8 +32,8 @@ from omvald.config import Config
 from omvald.errors import ModelError
 from omvald.io import read_json, write_json, write_table
 from omvald.model import metrics as m
+from omvald.model.artifacts import HOLDOUT, labelled_rows, load_evaluation_models, load_features, skipped_targets
 from omvald.model.split import Split
-from omvald.model.train import HOLDOUT, labelled_rows, load_features, model_path, skipped_targets, trained_targets
 
 log = logging.getLogger(__name__)
 
@@ -57,22 +56,6 @@ CURVES = {
         "share of positives captured",
     ),
 }
-
-
-def load_models(models_dir: Path) -> dict[str, dict[str, Any]]:
-    """``{target: {"lgbm": ..., "logistic": ..., "heuristic": ...}}`` from ``models/``, for the trained targets.
-
-    ``lgbm`` is the holdout fit (the one that did not see the test window).
-    """
-    models_dir = Path(models_dir)
-    targets = trained_targets(models_dir)
-    lgbm = {t: model_path(models_dir, t, HOLDOUT) for t in targets}
-    paths = [*lgbm.values(), models_dir / "baselines.joblib", models_dir / "split.json"]
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise ModelError(f"missing model file(s) {', '.join(missing)}; run `omvald train` first.")
-    baselines = joblib.load(models_dir / "baselines.joblib")
-    return {t: {"lgbm": joblib.load(lgbm[t]), **baselines[t]} for t in targets}
 
 
 def score_test(frame: pd.DataFrame, features: list[str], models: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -179,7 +162,7 @@ def run_evaluate(
     """Evaluate stage: ``metrics/{churn,phase_out}.json``, ``plots/<curve>_<target>.csv|png``; logged to the train runs."""
     fs = load_features(Path(features_dir), cfg.train.customer_share)
     models_dir, metrics_dir, plots_dir = Path(models_dir), Path(metrics_dir), Path(plots_dir)
-    models = load_models(models_dir)
+    models = load_evaluation_models(models_dir)
     split = Split.from_json(read_json(models_dir / "split.json"))
     frame = labelled_rows(fs.frame)
     test = frame.loc[split.mask(frame, "test")].reset_index(drop=True)

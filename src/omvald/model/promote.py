@@ -29,8 +29,8 @@ import pandas as pd
 from omvald.errors import ModelError
 from omvald.io import read_json
 from omvald.model import metrics as m
+from omvald.model.artifacts import LABELS, labelled_rows, load_features, skipped_targets, target_rows
 from omvald.model.split import Split
-from omvald.model.train import LABELS, labelled_rows, load_features, skipped_targets, target_rows
 
 log = logging.getLogger(__name__)
 

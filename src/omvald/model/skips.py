@@ -29,7 +29,7 @@ def phase_out_skip_reason(frame: pd.DataFrame, split: Split, meta: dict[str, Any
     features stage's ``meta.json`` (``horizon_days``, ``phase_out_months``,
     billing coverage).
     """
-    from omvald.model.train import target_rows  # train imports this module
+    from omvald.model.artifacts import target_rows
 
     horizon = meta.get("horizon_days")
     if meta.get("phase_out_months") == 0:

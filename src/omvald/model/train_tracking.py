@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 
 from omvald.config import Config
+from omvald.model.artifacts import HOLDOUT, SCORING, TARGETS_FILE, FeatureSet, model_path, target_rows
 from omvald.model.split import Split
-from omvald.model.train import HOLDOUT, SCORING, TARGETS_FILE, FeatureSet, model_path, target_rows
 
 
 def track_training(

@@ -82,12 +82,12 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
     ``model_uri`` only.
     """
     if model_uri is None:
-        from omvald.model.train import skipped_targets
+        from omvald.model.artifacts import model_path, skipped_targets
 
         skipped = skipped_targets(models_dir)
         models = []
         for target in ("churn", "phase_out"):
-            path = models_dir / f"{target}.joblib"
+            path = model_path(models_dir, target)
             if target in skipped and target != "churn":
                 log.warning("score: no %s model (%s); p_%s stays empty", target, skipped[target], target)
                 models.append(None)
