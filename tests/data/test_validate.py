@@ -65,71 +65,71 @@ def assert_rejected(root: Path, result, *needles: str) -> None:
     assert not (root / "profile.json").exists()
 
 
-@pytest.mark.parametrize(
-    ("tables", "needles"),
-    [
-        pytest.param(
-            {"billing": "customer_id,amount\nC1,100"},
-            ["table 'billing'", "column 'invoice_date'", "missing required column"],
-            id="missing-required-column",
-        ),
-        pytest.param(
-            {"customers": None},
-            ["table 'customers'", "no customers file"],
-            id="missing-customers-file",
-        ),
-        pytest.param(
-            {"customers": CUSTOMERS + "\nC2,2023-03-01,,,dup@example.com,east"},
-            ["table 'customers'", "column 'customer_id'", "duplicate customer ids", "line 3: customer_id='C2'"],
-            id="duplicate-customer-id",
-        ),
-        pytest.param(
-            {"billing": BILLING + "\nC9,2023-03-31,10"},
-            ["table 'billing'", "column 'customer_id'", "not in the customers table", "line 6: customer_id='C9'"],
-            id="unknown-customer-in-billing",
-        ),
-        pytest.param(
-            {"touchpoints": TOUCHPOINTS + "\nC7,2023-03-02,sms,sent,outbound"},
-            ["table 'touchpoints'", "column 'customer_id'", "not in the customers table", "line 3: customer_id='C7'"],
-            id="unknown-customer-in-touchpoints",
-        ),
-        pytest.param(
-            {"billing": BILLING + "\nC1,31/03/2023,10"},
-            ["table 'billing'", "column 'invoice_date'", "cannot be read as a date", "invoice_date='31/03/2023'"],
-            id="unparsable-date",
-        ),
-        pytest.param(
-            {"touchpoints": TOUCHPOINTS + "\nC2,yesterday,sms,sent,outbound"},
-            ["table 'touchpoints'", "column 'timestamp'", "line 3", "timestamp='yesterday'"],
-            id="unparsable-timestamp",
-        ),
-        pytest.param(
-            {"billing": BILLING + '\nC1,2023-03-31,"1,5"'},
-            ["table 'billing'", "column 'amount'", "cannot be read as a number", "amount='1,5'"],
-            id="non-numeric-amount",
-        ),
-        pytest.param(
-            {"touchpoints": "customer_id,timestamp,channel,event,value\nC1,2023-03-01,survey,nps,ten"},
-            ["table 'touchpoints'", "column 'value'", "line 2", "value='ten'"],
-            id="non-numeric-value",
-        ),
-        pytest.param(
-            {"customers": CUSTOMERS + "\nC4,2023-05-01,2023-04-01,,d@example.com,east"},
-            ["table 'customers'", "column 'churn_date'", "before signup_date", "line 5: customer_id='C4'"],
-            id="churn-before-signup",
-        ),
-        pytest.param(
-            {"touchpoints": TOUCHPOINTS + "\nC2,2023-03-02,sms,sent,sideways"},
-            ["table 'touchpoints'", "column 'direction'", "inbound", "line 3: customer_id='C2'"],
-            id="bad-direction",
-        ),
-        pytest.param(
-            {"billing": BILLING + "\nC1,,10"},
-            ["table 'billing'", "column 'invoice_date'", "empty values in a required column", "line 6"],
-            id="empty-required-value",
-        ),
-    ],
-)
+BAD_INPUTS = [
+    pytest.param(
+        {"billing": "customer_id,amount\nC1,100"},
+        ["table 'billing'", "column 'invoice_date'", "missing required column"],
+        id="missing-required-column",
+    ),
+    pytest.param(
+        {"customers": None},
+        ["table 'customers'", "no customers file"],
+        id="missing-customers-file",
+    ),
+    pytest.param(
+        {"customers": CUSTOMERS + "\nC2,2023-03-01,,,dup@example.com,east"},
+        ["table 'customers'", "column 'customer_id'", "duplicate customer ids", "line 3: customer_id='C2'"],
+        id="duplicate-customer-id",
+    ),
+    pytest.param(
+        {"billing": BILLING + "\nC9,2023-03-31,10"},
+        ["table 'billing'", "column 'customer_id'", "not in the customers table", "line 6: customer_id='C9'"],
+        id="unknown-customer-in-billing",
+    ),
+    pytest.param(
+        {"touchpoints": TOUCHPOINTS + "\nC7,2023-03-02,sms,sent,outbound"},
+        ["table 'touchpoints'", "column 'customer_id'", "not in the customers table", "line 3: customer_id='C7'"],
+        id="unknown-customer-in-touchpoints",
+    ),
+    pytest.param(
+        {"billing": BILLING + "\nC1,31/03/2023,10"},
+        ["table 'billing'", "column 'invoice_date'", "cannot be read as a date", "invoice_date='31/03/2023'"],
+        id="unparsable-date",
+    ),
+    pytest.param(
+        {"touchpoints": TOUCHPOINTS + "\nC2,yesterday,sms,sent,outbound"},
+        ["table 'touchpoints'", "column 'timestamp'", "line 3", "timestamp='yesterday'"],
+        id="unparsable-timestamp",
+    ),
+    pytest.param(
+        {"billing": BILLING + '\nC1,2023-03-31,"1,5"'},
+        ["table 'billing'", "column 'amount'", "cannot be read as a number", "amount='1,5'"],
+        id="non-numeric-amount",
+    ),
+    pytest.param(
+        {"touchpoints": "customer_id,timestamp,channel,event,value\nC1,2023-03-01,survey,nps,ten"},
+        ["table 'touchpoints'", "column 'value'", "line 2", "value='ten'"],
+        id="non-numeric-value",
+    ),
+    pytest.param(
+        {"customers": CUSTOMERS + "\nC4,2023-05-01,2023-04-01,,d@example.com,east"},
+        ["table 'customers'", "column 'churn_date'", "before signup_date", "line 5: customer_id='C4'"],
+        id="churn-before-signup",
+    ),
+    pytest.param(
+        {"touchpoints": TOUCHPOINTS + "\nC2,2023-03-02,sms,sent,sideways"},
+        ["table 'touchpoints'", "column 'direction'", "inbound", "line 3: customer_id='C2'"],
+        id="bad-direction",
+    ),
+    pytest.param(
+        {"billing": BILLING + "\nC1,,10"},
+        ["table 'billing'", "column 'invoice_date'", "empty values in a required column", "line 6"],
+        id="empty-required-value",
+    ),
+]
+
+
+@pytest.mark.parametrize(("tables", "needles"), BAD_INPUTS)
 def test_bad_input_is_rejected_and_nothing_is_written(tmp_path, tables, needles):
     raw = write_folder(tmp_path, **tables)
     assert_rejected(tmp_path, run_cli(tmp_path, raw), *needles)

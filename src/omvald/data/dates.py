@@ -22,6 +22,7 @@ fixes it: a date the user gives wins, and later rows are then kept as before.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -84,8 +85,15 @@ def _number(date: dt.date) -> int:
     return (date - dt.date(1970, 1, 1)).days
 
 
-def data_bounds(tables: dict[str, pd.DataFrame], cut_end: bool) -> tuple[dt.date, dt.date | None]:
-    """``(first, last)`` allowed day of the activity rows; ``last`` is ``None`` unless ``cut_end``."""
+Histogram = tuple[np.ndarray, np.ndarray]  # (days, counts) of :func:`day_histogram`
+
+
+def table_histograms(tables: dict[str, pd.DataFrame]) -> tuple[Histogram, Histogram]:
+    """``(activity, events)``: day histograms (from 1900 on) of the activity rows and of every dated column.
+
+    The histograms of two sets of customers add up (:func:`add_histograms`),
+    so :func:`bounds` of the whole input can be found bucket by bucket.
+    """
     earliest = _number(EARLIEST)
     start = [d[d >= earliest] for t, c in ACTIVITY.items() if c in tables[t] for d in [day_numbers(tables[t][c])]]
     events = [
@@ -95,11 +103,160 @@ def data_bounds(tables: dict[str, pd.DataFrame], cut_end: bool) -> tuple[dt.date
         if c in tables[t]
         for d in [day_numbers(tables[t][c])]
     ]
-    if not any(len(d) for d in start):
-        start = events  # no activity at all: the data starts with the first signup
-    first = _day(bulk_first_day(*day_histogram(start))) if any(len(d) for d in start) else EARLIEST
-    last = _day(bulk_last_day(*day_histogram(events))) if cut_end and any(len(d) for d in events) else None
+    return day_histogram(start), day_histogram(events)
+
+
+def add_histograms(histograms: list[Histogram]) -> Histogram:
+    """The day histogram of the union of the values behind ``histograms``."""
+    days = np.concatenate([np.zeros(0, np.int64), *(h[0] for h in histograms)])
+    counts = np.concatenate([np.zeros(0, np.int64), *(h[1] for h in histograms)])
+    merged, where = np.unique(days, return_inverse=True)
+    return merged, np.bincount(where, weights=counts, minlength=len(merged)).astype(np.int64)
+
+
+def bounds(activity: Histogram, events: Histogram, cut_end: bool) -> tuple[dt.date, dt.date | None]:
+    """``(first, last)`` allowed day from the histograms of :func:`table_histograms`; ``last`` is ``None`` unless ``cut_end``."""
+    start = activity if len(activity[0]) else events  # no activity at all: the data starts with the first signup
+    first = _day(bulk_first_day(*start)) if len(start[0]) else EARLIEST
+    last = _day(bulk_last_day(*events)) if cut_end and len(events[0]) else None
     return first, last
+
+
+def data_bounds(tables: dict[str, pd.DataFrame], cut_end: bool) -> tuple[dt.date, dt.date | None]:
+    """``(first, last)`` allowed day of the activity rows; ``last`` is ``None`` unless ``cut_end``."""
+    return bounds(*table_histograms(tables), cut_end)
+
+
+# The refusals of exclude_outside_bulk, in the order they are checked: (column, problem, hint).
+HINTS = {
+    "signup_date": "a placeholder for an unknown date? correct these dates",
+    "churn_date": "a placeholder? leave churn_date empty for a customer who has not churned",
+}
+AFTER_END_HINT = "correct these dates, or set data.data_end (rows after it are then kept)"
+
+
+@dataclass
+class Refusal:
+    """Customers whose date makes them unusable: ``count`` rows, the first five shown in ``examples``."""
+
+    column: str
+    problem: str
+    hint: str
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, other: Refusal) -> Refusal:
+        """The refusal of ``self``'s customers followed by ``other``'s (e.g. the next bucket)."""
+        return Refusal(self.column, self.problem, self.hint, self.count + other.count,
+                       (self.examples + other.examples)[:5])  # fmt: skip
+
+    def raise_if_any(self, path: str | None) -> None:
+        if self.count:
+            problem = f"{self.column} {self.problem} ({self.count} row(s)); {self.hint}"
+            raise DataContractError("customers", self.column, problem, self.examples, path)
+
+
+def refusals(customers: pd.DataFrame, last: dt.date | None) -> list[Refusal]:
+    """The checks of :func:`exclude_outside_bulk` that refuse a customer, in order, with their counts."""
+    checks = [
+        (column, customers[column] < pd.Timestamp(EARLIEST), "before 1900-01-01", hint)
+        for column, hint in HINTS.items()
+        if column in customers
+    ]
+    if last is not None:
+        hi = pd.Timestamp(last) + pd.Timedelta(days=1)
+        checks.append(("signup_date", customers["signup_date"] >= hi, f"after the end of the data ({last})",
+                       AFTER_END_HINT))  # fmt: skip
+    out = []
+    for column, mask, problem, hint in checks:
+        rows = customers[mask.to_numpy()].head(5)
+        examples = [
+            f"customer_id={c!r}, {column}={d:%Y-%m-%d}" for c, d in zip(rows["customer_id"], rows[column], strict=True)
+        ]
+        out.append(Refusal(column, problem, hint, int(mask.sum()), examples))
+    return out
+
+
+@dataclass
+class Exclusions:
+    """What :func:`exclude_rows` took out: per ``(table, what)`` a count and the first excluded values in order.
+
+    ``what`` is ``"early"``/``"late"`` for activity rows (their values: ``"rows"``), or the column read as empty.
+    """
+
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    examples: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
+
+    def add(self, other: Exclusions) -> Exclusions:
+        """The exclusions of ``self``'s customers followed by ``other``'s."""
+        counts = {
+            k: self.counts.get(k, 0) + other.counts.get(k, 0) for k in dict.fromkeys([*self.counts, *other.counts])
+        }
+        examples = {}
+        for k in dict.fromkeys([*self.examples, *other.examples]):
+            parts = [p for p in (self.examples.get(k), other.examples.get(k)) if p is not None]
+            examples[k] = pd.concat(parts).head(N_EXAMPLE_VALUES) if len(parts) > 1 else parts[0]
+        return Exclusions(counts, examples)
+
+    def report(self, first: dt.date, last: dt.date | None) -> tuple[dict[str, dict[str, int]], list[str]]:
+        """``({table: {what: count}}, warnings)`` as :func:`exclude_outside_bulk` reports them."""
+        excluded: dict[str, dict[str, int]] = {}
+        warnings = []
+        for table in ACTIVITY:
+            early, late = self.counts.get((table, "early"), 0), self.counts.get((table, "late"), 0)
+            if not (early or late):
+                continue
+            excluded[table] = {"rows": early + late}
+            parts = [f"{early} before {first}"] * bool(early) + [f"{late} after {last}"] * bool(late)
+            values = self.examples[(table, "rows")]
+            warnings.append(
+                f"{table}: {excluded[table]['rows']} row(s) dated outside the bulk of the data excluded "
+                f"({', '.join(parts)}; e.g. {_examples(values)}); set data.data_end to fix "
+                "the end of data yourself"
+            )
+        for table, column in MASKED:
+            n = self.counts.get((table, column), 0)
+            if n:
+                excluded.setdefault(table, {})[column] = n
+                warnings.append(
+                    f"{table}: {n} {column} value(s) outside the data's range read as empty (not known "
+                    f"by the end of data; e.g. {_examples(self.examples[(table, column)])})"
+                )
+        return excluded, warnings
+
+
+MASKED = (("billing", "paid_date"), ("customers", "churn_date"))  # dates read as empty outside the range
+N_EXAMPLE_VALUES = 1000  # excluded values the examples are drawn from (the first ones in table order)
+
+
+def exclude_rows(
+    tables: dict[str, pd.DataFrame], first: dt.date, last: dt.date | None
+) -> tuple[dict[str, pd.DataFrame], Exclusions]:
+    """Drop invoices and touchpoints outside ``[first, last]``; read payment and churn dates after ``last``
+    (and payment dates before 1900) as empty. Returns the tables and what was taken out."""
+    lo = pd.Timestamp(first)
+    hi = pd.Timestamp(last) + pd.Timedelta(days=1) if last is not None else None
+    out, found = dict(tables), Exclusions()
+    for table, column in ACTIVITY.items():
+        df = out[table]
+        early = (df[column] < lo).to_numpy()
+        late = (df[column] >= hi).to_numpy() if hi is not None else np.zeros(len(df), bool)
+        if early.any() or late.any():
+            out[table] = df[~(early | late)].reset_index(drop=True)
+            for what, mask in (("early", early), ("late", late)):
+                if mask.any():
+                    found.counts[(table, what)] = int(mask.sum())
+            found.examples[(table, "rows")] = df.loc[early | late, column].head(N_EXAMPLE_VALUES)
+    for table, column in MASKED:
+        df = out[table]
+        if column not in df:
+            continue
+        late = (df[column] < pd.Timestamp(EARLIEST)) | ((df[column] >= hi) if hi is not None else False)
+        if late.any():
+            out[table] = df.assign(**{column: df[column].mask(late)})
+            found.counts[(table, column)] = int(late.sum())
+            found.examples[(table, column)] = df.loc[late.to_numpy(), column].head(N_EXAMPLE_VALUES)
+    return out, found
 
 
 def exclude_outside_bulk(
@@ -115,60 +272,13 @@ def exclude_outside_bulk(
     fixed the end). ``path`` (the customers file) only names the file in messages.
     """
     first, last = data_bounds(tables, cut_end)
-    lo = pd.Timestamp(first)
-    hi = pd.Timestamp(last) + pd.Timedelta(days=1) if last is not None else None
-    customers = tables["customers"]
-    hints = {
-        "signup_date": "a placeholder for an unknown date? correct these dates",
-        "churn_date": "a placeholder? leave churn_date empty for a customer who has not churned",
-    }
-    for column, hint in hints.items():
-        if column in customers:
-            _refuse(customers, column, customers[column] < pd.Timestamp(EARLIEST), "before 1900-01-01", hint, path)
-    if hi is not None:
-        _refuse(customers, "signup_date", customers["signup_date"] >= hi, f"after the end of the data ({last})",
-                "correct these dates, or set data.data_end (rows after it are then kept)", path)  # fmt: skip
-    out, excluded, warnings = dict(tables), {}, []
-    for table, column in ACTIVITY.items():
-        df = out[table]
-        early = (df[column] < lo).to_numpy()
-        late = (df[column] >= hi).to_numpy() if hi is not None else np.zeros(len(df), bool)
-        if early.any() or late.any():
-            out[table] = df[~(early | late)].reset_index(drop=True)
-            excluded[table] = {"rows": int(early.sum() + late.sum())}
-            parts = [f"{early.sum()} before {first}"] * bool(early.any()) + [f"{late.sum()} after {last}"] * bool(
-                late.any()
-            )
-            warnings.append(
-                f"{table}: {excluded[table]['rows']} row(s) dated outside the bulk of the data excluded "
-                f"({', '.join(parts)}; e.g. {_examples(df.loc[early | late, column])}); set data.data_end to fix "
-                "the end of data yourself"
-            )
-    for table, column in (("billing", "paid_date"), ("customers", "churn_date")):
-        df = out[table]
-        if column not in df:
-            continue
-        late = (df[column] < pd.Timestamp(EARLIEST)) | ((df[column] >= hi) if hi is not None else False)
-        if late.any():
-            out[table] = df.assign(**{column: df[column].mask(late)})
-            excluded.setdefault(table, {})[column] = int(late.sum())
-            warnings.append(
-                f"{table}: {int(late.sum())} {column} value(s) outside the data's range read as empty (not known "
-                f"by the end of data; e.g. {_examples(df.loc[late.to_numpy(), column])})"
-            )
+    for refusal in refusals(tables["customers"], last):
+        refusal.raise_if_any(path)
+    out, found = exclude_rows(tables, first, last)
+    excluded, warnings = found.report(first, last)
     return out, excluded, warnings
 
 
-def _refuse(customers: pd.DataFrame, column: str, mask: pd.Series, problem: str, hint: str, path: str | None) -> None:
-    if mask.any():
-        rows = customers[mask.to_numpy()].head(5)
-        examples = [
-            f"customer_id={c!r}, {column}={d:%Y-%m-%d}" for c, d in zip(rows["customer_id"], rows[column], strict=True)
-        ]
-        problem = f"{column} {problem} ({int(mask.sum())} row(s)); {hint}"
-        raise DataContractError("customers", column, problem, examples, path)
-
-
 def _examples(values: pd.Series) -> str:
-    days = sorted({f"{v:%Y-%m-%d}" for v in values.head(1000)})
+    days = sorted({f"{v:%Y-%m-%d}" for v in values.head(N_EXAMPLE_VALUES)})
     return ", ".join(days[:N_EXAMPLES])

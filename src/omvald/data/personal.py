@@ -26,6 +26,7 @@ Pure functions: raw columns in, reasons out.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -66,32 +67,107 @@ _FI_CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 _NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)?")
 
 
+@dataclass
+class ColumnFacts:
+    """What :func:`personal_reason` judges a column by; the facts of two parts of a column add up (:meth:`add`).
+
+    ``sampled``/``phones``/``ids``: the evenly spaced values judged by the
+    phone and id patterns, and how many of them matched; ``hashes``: the
+    distinct values, as 64-bit hashes (8 bytes per distinct value).
+    """
+
+    is_bool: bool = False
+    n_text: int = 0
+    all_yes_no: bool = True
+    email: bool = False
+    sampled: int = 0
+    phones: int = 0
+    ids: int = 0
+    all_numbers: bool = True
+    any_decimals: bool = False
+    hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+
+    def add(self, other: ColumnFacts) -> ColumnFacts:
+        """The facts of the rows of ``self`` followed by those of ``other``."""
+        return ColumnFacts(
+            self.is_bool or other.is_bool,
+            self.n_text + other.n_text,
+            self.all_yes_no and other.all_yes_no,
+            self.email or other.email,
+            self.sampled + other.sampled,
+            self.phones + other.phones,
+            self.ids + other.ids,
+            self.all_numbers and other.all_numbers,
+            self.any_decimals or other.any_decimals,
+            np.union1d(self.hashes, other.hashes),
+        )
+
+
+def column_facts(values: pd.Series, whole: bool | None = None, sample: np.ndarray | None = None) -> ColumnFacts:
+    """The :class:`ColumnFacts` of raw ``values`` (one per customer).
+
+    For a part of a column (a batch of a file read in parts) pass
+    ``whole`` (whether every value of the *whole* float column is a
+    whole number, which decides how it reads as text) and ``sample`` (which
+    of the part's non-empty values the whole column's evenly spaced sample
+    takes, :func:`sample_positions`).
+    """
+    if pd.api.types.is_bool_dtype(values):
+        return ColumnFacts(is_bool=True)
+    text = _as_text(values, whole)
+    if sample is None:
+        sample = np.arange(0, len(text), max(1, len(text) // SAMPLE_ROWS))
+    sampled = text.iloc[sample]
+    distinct = pd.Series(pd.unique(text.to_numpy()), dtype="str")
+    return ColumnFacts(
+        n_text=len(text),
+        all_yes_no=bool(distinct.str.lower().isin(TRUE_WORDS | FALSE_WORDS).all()),
+        email=bool(distinct.str.contains(EMAIL).any()),
+        sampled=len(sampled),
+        phones=int(looks_like_phone(sampled).sum()),
+        ids=int(looks_like_national_id(sampled).sum()),
+        all_numbers=bool(text.str.fullmatch(_NUMBER).all()),
+        any_decimals=bool(text.str.contains(r"[.,]\d", regex=True).any()),
+        hashes=np.unique(pd.util.hash_array(distinct.to_numpy(dtype=object))),
+    )
+
+
+def sample_positions(offset: int, n: int, total: int) -> np.ndarray:
+    """Which of ``n`` non-empty values, after ``offset`` earlier ones, the evenly spaced sample of ``total`` takes."""
+    step = max(1, total // SAMPLE_ROWS)
+    first = (-offset) % step
+    return np.arange(first, n, step)
+
+
 def personal_reason(name: str, values: pd.Series) -> str | None:
     """Why the attribute column ``name`` with raw ``values`` (one per customer) is personal data, or ``None``.
 
     The reason names the kind of data and a share, never a value.
     """
-    if pd.api.types.is_bool_dtype(values):
+    return reason_from_facts(name, column_facts(values))
+
+
+def reason_from_facts(name: str, facts: ColumnFacts) -> str | None:
+    """:func:`personal_reason` from the facts of the whole column."""
+    if facts.is_bool:
         return None
-    text = _as_text(values)
-    distinct = pd.Series(pd.unique(text.to_numpy()), dtype="str")
-    if distinct.str.lower().isin(TRUE_WORDS | FALSE_WORDS).all() and len(text):
+    if facts.all_yes_no and facts.n_text:
         return None  # a yes/no flag holds nobody's data, whatever its name ("mobile")
     by_name = "its name is a usual name for personal data" if normalized_name(name) in PERSONAL_NAMES else None
-    if text.empty:
+    if not facts.n_text:
         return by_name
-    if distinct.str.contains(EMAIL).any():
+    if facts.email:
         return "it holds e-mail addresses"
-    sample = text.iloc[:: max(1, len(text) // SAMPLE_ROWS)]
-    phones = float(looks_like_phone(sample).mean())
+    phones = facts.phones / facts.sampled
     if phones >= PATTERN_SHARE:
         return f"{phones:.0%} of its values look like phone numbers"
-    ids = float(looks_like_national_id(sample).mean())
+    ids = facts.ids / facts.sampled
     if ids >= PATTERN_SHARE:
         return f"{ids:.0%} of its values look like national identity numbers"
-    decimals = text.str.fullmatch(_NUMBER).all() and text.str.contains(r"[.,]\d", regex=True).any()
-    if len(text) >= MIN_VALUES and not decimals and len(distinct) >= DISTINCT_SHARE * len(text):
-        return f"it identifies customers: {len(distinct):,} distinct values among {len(text):,} customers"
+    decimals = facts.all_numbers and facts.any_decimals
+    distinct = len(facts.hashes)
+    if facts.n_text >= MIN_VALUES and not decimals and distinct >= DISTINCT_SHARE * facts.n_text:
+        return f"it identifies customers: {distinct:,} distinct values among {facts.n_text:,} customers"
     return by_name
 
 
@@ -142,9 +218,17 @@ def _national_id(text: str) -> bool:
     return _swedish(text) or _norwegian(text) or _danish(text) or _finnish(text)
 
 
-def _as_text(values: pd.Series) -> pd.Series:
+def whole_numbers(values: pd.Series) -> bool:
+    """A float column whose every value is a whole number reads as ``"123"``, not ``"123.0"``."""
     values = values.dropna()
-    if values.dtype.kind == "f" and len(values) and bool(np.all(np.mod(values.to_numpy(), 1) == 0)):
+    return values.dtype.kind == "f" and bool(len(values)) and bool(np.all(np.mod(values.to_numpy(), 1) == 0))
+
+
+def _as_text(values: pd.Series, whole: bool | None = None) -> pd.Series:
+    if whole is None:
+        whole = whole_numbers(values)
+    values = values.dropna()
+    if whole and values.dtype.kind == "f" and len(values):
         values = values.astype("int64")  # a Parquet float column of whole numbers reads as "123", not "123.0"
     text = values.astype("str").str.strip()
     return text[text != ""]

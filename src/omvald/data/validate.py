@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,10 +25,10 @@ from omvald.config import Config, DataConfig
 from omvald.data import contract as C
 from omvald.data.dates import exclude_outside_bulk
 from omvald.data.personal import PATTERN_SHARE, SAMPLE_ROWS, looks_like_national_id, personal_columns
-from omvald.data.profile import Profile, build_profile
-from omvald.data.read import empty_table, is_csv, is_personal, read_tables, write_interim
+from omvald.data.profile import Profile
+from omvald.data.read import empty_table, is_csv, is_personal
 from omvald.errors import DataContractError
-from omvald.io import check_outputs, write_json
+from omvald.io import atomic_path, check_outputs, write_json
 
 log = logging.getLogger(__name__)
 
@@ -107,14 +108,17 @@ def validate_rows(
     paths: dict[str, str | None] | None = None,
     *,
     whole: bool = True,
+    no_customers: bool = False,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, int], dict[str, list[str]], list[str]]:
     """The checks of :func:`validate_tables` that look at rows: ``(tables, duplicates dropped, columns dropped,
     warnings)``.
 
     Every check looks at one customer's rows at a time, so it can run on one
-    bucket of customers (``whole=False``, the Spark engine: a bucket may then
-    have no customers, and its raw rows are indexed by their row number in the
-    file). The checks run in a fixed order and a failure carries
+    bucket of customers (``whole=False``: a bucket may then have no customers,
+    its raw rows are indexed by their row number in the file, and nothing is
+    logged, as the caller speaks for the whole table). ``no_customers``: the
+    whole customers table has no rows, so every bucket reports it where the
+    whole table would. The checks run in a fixed order and a failure carries
     ``step`` (its number in that order) and ``sorted_rows`` (examples in
     slot order, not file order): see :class:`_Steps`.
     """
@@ -127,7 +131,7 @@ def validate_rows(
         if table in absent:
             df = empty_table(table)
         personal = [c for c in df.columns if is_personal(str(c), cfg.personal_columns)]
-        if personal:
+        if personal and whole:
             log.info("%s: dropped personal column(s) %s", table, ", ".join(personal))
         # a bucket's rows keep their labels: the row numbers in the file that examples show
         frames[table] = df.drop(columns=personal).reset_index(drop=True) if whole else df.drop(columns=personal)
@@ -144,8 +148,9 @@ def validate_rows(
         clean[table], dropped[table] = _drop_exact_duplicates(clean[table])
 
     customers = clean["customers"]
-    if customers.empty and whole:
-        raise DataContractError("customers", None, "the table has no rows", path=paths.get("customers"))
+    with steps.check():
+        if customers.empty and (whole or no_customers):
+            raise DataContractError("customers", None, "the table has no rows", path=paths.get("customers"))
     for column in customers.columns:
         if isinstance(customers[column].dtype, pd.CategoricalDtype) or customers[column].dtype == object:
             customers[column] = C.to_str(customers[column])
@@ -178,7 +183,7 @@ def validate_rows(
                                _describer(frames[table], paths.get(table)))  # fmt: skip
         out[table] = df.reset_index(drop=True)
     warnings = row_warnings(absent, extra_dropped, dropped)
-    for message in warnings:
+    for message in warnings if whole else ():
         log.warning(message)
     return out, dropped, extra_dropped, warnings
 
@@ -470,21 +475,28 @@ def run_validate(
     out_dir: str | Path,
     profile_path: str | Path | None = "reports/profile.json",
     as_of: dt.date | None = None,
+    n_buckets: int | None = None,
 ) -> Profile:
     """Read ``raw_dir``, validate, write ``out_dir`` (interim tables + meta.json) and the profile.
 
-    Nothing is written unless every check passes; each output appears atomically. Outputs that
-    would replace something omvald did not write, or overlap the input, are refused before any work.
+    Validated bucket by bucket (:mod:`omvald.data.validate_buckets`): memory
+    follows a bucket of customers, not the whole input; ``n_buckets`` (default:
+    from the input's size) does not change the output. Nothing is written unless every check
+    passes; each output appears atomically. Outputs that would replace something omvald did not
+    write, or overlap the input, are refused before any work.
     """
+    from omvald.data.validate_buckets import validate_folder
+
     outputs = {out_dir: "dir"} | ({profile_path: "file"} if profile_path is not None else {})
     check_outputs(outputs, inputs=[raw_dir])
-    raw, paths = read_tables(raw_dir, cfg.data.personal_columns)
-    tables, meta, warnings = validate_tables(raw, cfg.data, as_of=as_of, paths=paths)
-    profile = build_profile(tables, meta, warnings, cfg.features.horizon_days, cfg.features.lookback_days)
-    write_interim(tables, meta, out_dir)
+    days = (cfg.features.horizon_days, cfg.features.lookback_days)
+    with atomic_path(out_dir, stage="validate") as tmp:
+        result = validate_folder(raw_dir, cfg.data, tmp, tmp.parent / "_buckets", as_of, profile_days=days,
+                                 n_buckets=n_buckets)  # fmt: skip
+        shutil.rmtree(tmp.parent / "_buckets", ignore_errors=True)
+    assert result.profile is not None
     if profile_path is not None:
-        write_json(profile, profile_path)
-    log.info(
-        "validated %s -> %s (%s)", raw_dir, out_dir, ", ".join(f"{t}: {n:,} rows" for t, n in meta["rows"].items())
-    )
-    return profile
+        write_json(result.profile, profile_path)
+    rows = result.meta["rows"]
+    log.info("validated %s -> %s (%s)", raw_dir, out_dir, ", ".join(f"{t}: {n:,} rows" for t, n in rows.items()))
+    return result.profile

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from omvald.config import Config, DataConfig
+from omvald.data.bucket_merge import with_attribute_kinds
 from omvald.data.validate import validate_rows
 from omvald.features.spec import BucketTables
 from omvald.scoring import score as sc
@@ -41,7 +42,7 @@ from omvald.scoring.plan import ScoringPlan, load_scoring_models, plan_scoring, 
 from omvald.scoring.select import parse_explain_policy
 from omvald.spark.raw import RawFile, file_paths, find_raw_files, raw_frames, stacked_raw
 from omvald.spark.tasks import apply_per_bucket, raise_user_error
-from omvald.spark.validate import Validated, validate_on_spark, with_attribute_kinds
+from omvald.spark.validate import Validated, validate_on_spark
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

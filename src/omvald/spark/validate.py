@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,12 +34,12 @@ import pyarrow as pa
 
 from omvald.config import DataConfig
 from omvald.data import contract as C
+from omvald.data.bucket_merge import error_record, merge_errors
 from omvald.data.validate import (
     absent_tables,
     add_warning_facts,
     data_meta,
     data_warnings,
-    example_label,
     row_warnings,
     validate_rows,
     warning_facts,
@@ -53,9 +52,6 @@ from omvald.spark.tasks import bucket_of
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-COUNT = re.compile(r"\((\d+) ")  # "(12 row(s))", "(3 distinct id(s))", "(2 id(s) repeated)"
-
-
 def check_bucket(
     *batches: pa.Table, files: dict[str, RawFile | None], cfg: DataConfig, as_of: Any, paths: dict[str, str | None]
 ) -> pa.Table:
@@ -65,18 +61,7 @@ def check_bucket(
     try:
         tables, dropped, extra, _ = validate_rows(raw, cfg, as_of, paths, whole=False)
     except DataContractError as err:
-        report = {
-            "error": {
-                "bucket": bucket,
-                "step": getattr(err, "step", 0),
-                "sorted_rows": getattr(err, "sorted_rows", False),
-                "table": err.table,
-                "column": err.column,
-                "problem": err.problem,
-                "examples": err.examples,
-                "path": err.path,
-            }
-        }
+        report = {"error": error_record(err, bucket)}
         return pa.table({"payload": [json.dumps(report)]})
     report = {"rows": {t: len(df) for t, df in tables.items()}, "dropped": dropped, "extra": extra}
     report["columns"] = {t: list(df.columns) for t, df in tables.items()}
@@ -110,27 +95,6 @@ def _attribute_facts(customers: pd.DataFrame) -> dict[str, dict[str, Any]]:
             "distinct": [str(v) for v in distinct[: DISTINCT_CAP + 1]],
         }
     return facts
-
-
-def with_attribute_kinds(customers: pd.DataFrame, raw: pd.DataFrame | None, kinds: dict[str, str]) -> pd.DataFrame:
-    """Give every attribute column the kind decided on the whole table (a bucket may have decided otherwise).
-
-    :func:`omvald.data.contract.parse_static` makes a text column numeric
-    when every value is a number; one bucket's values can all be numbers
-    while another's are not. The text is re-read from the raw column as
-    ``parse_static`` reads text.
-    """
-    out = customers
-    for column, kind in kinds.items():
-        s = customers[column]
-        if kind == "number" and s.dtype.kind not in "iuf":  # this bucket: no value at all
-            out = out.assign(**{column: C.parse_number(s)[0]})
-        elif kind == "string" and s.dtype.kind in "iuf" and raw is not None:
-            text = C.to_str(C.parse_text(raw[column], lower=False))
-            by_id = pd.Series(text.to_numpy(), index=C.to_str(C.parse_id(raw["customer_id"])).to_numpy())
-            by_id = by_id[~by_id.index.duplicated()]
-            out = out.assign(**{column: pd.Series(by_id.reindex(customers["customer_id"]).to_numpy(), dtype="str")})
-    return out
 
 
 # --- on the driver ---------------------------------------------------------------------------------
@@ -176,35 +140,6 @@ def validate_on_spark(
     if not ok or sum(r["rows"]["customers"] for r in ok) == 0:  # the one whole-table check
         raise DataContractError("customers", None, "the table has no rows", path=file_paths(files)["customers"])
     return _merge_facts(ok, cfg, as_of)
-
-
-def merge_errors(errors: list[dict[str, Any]], relabel=None) -> DataContractError:
-    """The error the whole table gives, from the buckets' first errors (see the module docstring).
-
-    ``relabel(table, label)`` turns a task's row label into the file's row
-    number (CSV files, whose tasks only know an order).
-    """
-    step = min(e["step"] for e in errors)
-    at_step = sorted((e for e in errors if e["step"] == step), key=lambda e: e["bucket"])
-    lead = at_step[0]
-    same = [e for e in at_step if (e["table"], e["column"], COUNT.sub("(", e["problem"])) == (
-        lead["table"], lead["column"], COUNT.sub("(", lead["problem"]))]  # fmt: skip
-    counts = np.sum([[int(n) for n in COUNT.findall(e["problem"])] for e in same], axis=0).astype(int)
-    numbers = iter(counts.tolist())
-    problem = COUNT.sub(lambda m: f"({next(numbers)} ", lead["problem"])
-    keyed = []
-    for e in same:
-        for i, text in enumerate(e["examples"]):
-            label = example_label(text)
-            if relabel is not None:
-                new = relabel(e["table"], label)
-                if new != label:
-                    where, rest = text.split(":", 1)
-                    text = f"{where.split()[0]} {int(new) + 2}:{rest}"
-                    label = new
-            keyed.append(((e["bucket"], i) if lead["sorted_rows"] else (label, 0), text))
-    examples = [text for _, text in sorted(keyed, key=lambda k: k[0])[:5]]
-    return DataContractError(lead["table"], lead["column"], problem, examples, lead["path"])
 
 
 def _merge_facts(reports: list[dict[str, Any]], cfg: DataConfig, as_of: Any) -> Validated:
