@@ -181,6 +181,8 @@ class TrainConfig:
     # (omvald.model.split): the validation customers, or the test and validation customers.
     customer_holdout_share: float = 0.25
     customer_share: float = 1.0
+    # The baselines (logistic regression, rule) learn from a stable sample of about this many customers.
+    baseline_sample_customers: int = 20000
     # Refit the scoring model on every labelled date with the evaluated fit's settings (omvald.model.refit).
     refit: bool = True
     refit_calibration_folds: int = 3

@@ -68,7 +68,9 @@ def run_explain(
     features_dir, models_dir, reports_dir = Path(features_dir), Path(models_dir), Path(reports_dir)
     fs = load_features(features_dir, cfg.train.customer_share)
     test = _test_window(fs.frame, models_dir)
-    sample = test.sample(n=min(cfg.explain.sample_size, len(test)), random_state=cfg.seed).sort_index()
+    # the sample's keys first, then only its rows of the feature file
+    keys = test.sample(n=min(cfg.explain.sample_size, len(test)), random_state=cfg.seed).sort_index()
+    sample = fs.frame_of(keys, fs.file.columns)
     descriptions = {f["name"]: f.get("description") or f["name"] for f in fs.registry}
     drivers = feature_drivers(fs.registry)
     files: list[Path] = []

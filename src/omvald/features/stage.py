@@ -304,6 +304,15 @@ def _attribute_facts(con: duckdb.DuckDBPyConnection, customers: Path) -> Attribu
     return AttributeFacts(kinds, distinct)
 
 
+def interim_attribute_facts(customers: Path) -> AttributeFacts:
+    """:class:`AttributeFacts` of an interim customers file (the scoring input's too), read by DuckDB."""
+    con = asof.connect()
+    try:
+        return _attribute_facts(con, customers)
+    finally:
+        con.close()
+
+
 def read_bucket(paths: dict[str, Path], lo: int, hi: int) -> BucketTables:
     """One bucket's rows of the interim tables (slots ``[lo, hi)``); row groups outside are skipped."""
     con = asof.connect()

@@ -1,7 +1,7 @@
 """The train stage's inputs and outputs as every later stage reads them: feature tables and the models folder.
 
-``load_features`` reads ``data/features`` (optionally a stable share of the
-customers); ``trained_targets`` / ``skipped_targets`` / ``model_path`` and
+``load_features`` reads ``data/features`` (the keys and labels; the features
+on demand, batch by batch; optionally a stable share of the customers); ``trained_targets`` / ``skipped_targets`` / ``model_path`` and
 ``load_evaluation_models`` read ``models/``. Train, evaluate, explain,
 promote and scoring all load through here, so the layout of these folders
 is decided in one module.
@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import pandas as pd
 
 from omvald.buckets import N_SLOTS, hash_slot
 from omvald.errors import ConfigError, DataContractError, ModelError
 from omvald.io import read_json
+from omvald.model.feature_rows import ROW, FeatureFile, FeatureRows, read_keys
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,13 @@ HOLDOUT, SCORING = "holdout", "scoring"
 
 @dataclasses.dataclass(frozen=True)
 class FeatureSet:
-    """The feature stage's output as the model stages see it."""
+    """The feature stage's output as the model stages see it.
+
+    ``frame`` holds the keys and labels of every row (``customer_id``,
+    ``as_of``, the labels, and ``_row``, the row's position in the file), never
+    the features: :meth:`rows` reaches those, batch by batch
+    (:mod:`omvald.model.feature_rows`), so no stage holds the whole table.
+    """
 
     frame: pd.DataFrame
     features: list[str]
@@ -39,28 +47,41 @@ class FeatureSet:
     meta: dict[str, Any]
     registry: list[dict[str, Any]]
     path: Path
+    file: FeatureFile
+
+    def rows(self, keys: pd.DataFrame, columns: list[str] | None = None) -> FeatureRows:
+        """The rows of ``keys`` (rows of :attr:`frame`) with ``columns`` (default: the features), read when used."""
+        rows = np.sort(keys[ROW].to_numpy())
+        if len(rows) and not np.array_equal(rows, keys[ROW].to_numpy()):
+            raise ValueError("FeatureSet.rows: keys must be in file order")
+        return FeatureRows(self.file, rows, self.features if columns is None else columns)
+
+    def frame_of(self, keys: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+        """The rows of ``keys`` with ``columns`` (default: the features) in memory, index as ``keys``'."""
+        frame = self.rows(keys, columns).to_frame()
+        frame.index = keys.index
+        return frame
 
 
 def load_features(features_dir: Path, customer_share: float = 1.0) -> FeatureSet:
-    """Read ``training.parquet``, ``registry.json`` and ``meta.json``; check the registry's columns are present.
+    """Read ``registry.json``, ``meta.json`` and the keys and labels of ``training.parquet``; check its columns.
 
-    ``customer_share < 1`` reads only that share of the customers (all their
+    ``customer_share < 1`` keeps only that share of the customers (all their
     as-of dates), chosen by the stable hash of ``customer_id`` that makes the
-    buckets: the same customers in every stage and every run, and the rows
-    of the others are never held in memory (``train.customer_share``, for a
-    feature table larger than this machine's memory).
+    buckets: the same customers in every stage and every run
+    (``train.customer_share``, to train on fewer rows).
     """
     features_dir = Path(features_dir)
     path = features_dir / "training.parquet"
     for needed in (path, features_dir / "registry.json", features_dir / "meta.json"):
         if not needed.exists():
             raise DataContractError("features", None, "file not found; run `omvald features` first", path=str(needed))
-    frame = read_customer_share(path, customer_share)
     registry = read_json(features_dir / "registry.json")
     meta = read_json(features_dir / "meta.json")
     features = [f["name"] for f in registry if f.get("available", True)]
     categorical = [f["name"] for f in registry if f.get("available", True) and f.get("kind") == "categorical"]
-    missing = [c for c in [*features, "customer_id", "as_of", "churn"] if c not in frame.columns]
+    file = FeatureFile(path)
+    missing = [c for c in [*features, "customer_id", "as_of", "churn"] if c not in file.columns]
     if missing:
         raise DataContractError(
             "training",
@@ -70,7 +91,29 @@ def load_features(features_dir: Path, customer_share: float = 1.0) -> FeatureSet
         )
     if not features:
         raise DataContractError("registry", None, "no available features", path=str(features_dir / "registry.json"))
-    return FeatureSet(frame, features, categorical, meta, registry, path)
+    keys = ["customer_id", "as_of", *[c for c in LABELS if c in file.columns]]
+    frame = read_keys(path, keys, _share_filter(path, customer_share))
+    return FeatureSet(frame, features, categorical, meta, registry, path, file)
+
+
+def _share_filter(path: Path, share: float):
+    """The customers of ``train.customer_share``: hash slots below ``share`` of the slots (``None``: everyone)."""
+    if not 0 < share <= 1:
+        raise ConfigError(f"train.customer_share is {share}; it must be in (0, 1] (1 = every customer).")
+    if share == 1:
+        return None
+
+    def keep(ids: pd.Series) -> np.ndarray:
+        distinct = ids.drop_duplicates()
+        kept = distinct[(hash_slot(distinct) < round(share * N_SLOTS)).to_numpy()]
+        if kept.empty:
+            raise ConfigError(
+                f"train.customer_share = {share} keeps none of the {len(distinct):,} customers in {path}; raise it."
+            )
+        log.info("features: reading %d of %d customers (train.customer_share = %s)", len(kept), len(distinct), share)
+        return ids.isin(set(kept)).to_numpy()
+
+    return keep
 
 
 def read_customer_share(path: Path, share: float) -> pd.DataFrame:

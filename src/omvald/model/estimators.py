@@ -27,6 +27,7 @@ from sklearn.metrics import log_loss
 
 from omvald.buckets import hash_slot
 from omvald.errors import ModelError
+from omvald.model.feature_rows import FeatureRows, MatrixSequence, per_batch
 
 PROBA_CLIP = 1e-6
 
@@ -150,27 +151,28 @@ class LGBMChurnModel(ClassifierMixin, BaseEstimator):
 
     def fit(
         self,
-        X: pd.DataFrame,
+        X: pd.DataFrame | FeatureRows,
         y: Any,
-        X_valid: pd.DataFrame | None = None,
+        X_valid: pd.DataFrame | FeatureRows | None = None,
         y_valid: Any = None,
         valid_groups: Sequence[Any] | None = None,
     ) -> LGBMChurnModel:
         """Train on ``X, y``; early-stop and calibrate on ``X_valid, y_valid`` when given.
 
         ``valid_groups`` (customer ids of the validation rows) make the
-        calibration halves customer-disjoint.
+        calibration halves customer-disjoint. ``X`` and ``X_valid`` may be
+        :class:`~omvald.model.feature_rows.FeatureRows` (rows of the feature
+        file, read in batches): the same model as from the frame, never
+        holding the rows.
         """
         self.feature_names_ = list(X.columns)
         self.categorical_names_ = categorical_columns(X, self.categorical_features)
         self.categories_ = {c: _levels(X[c]) for c in self.categorical_names_}
         self.classes_ = np.array([0, 1])
-        train = lgb.Dataset(
-            self._prepare(X), label=np.asarray(y, dtype=float), categorical_feature=self.categorical_names_ or "auto"
-        )
+        train = self._dataset(X, y)
         callbacks, valid_sets = [], []
         if X_valid is not None and len(X_valid):
-            valid_sets = [lgb.Dataset(self._prepare(X_valid), label=np.asarray(y_valid, dtype=float), reference=train)]
+            valid_sets = [self._dataset(X_valid, y_valid, reference=train)]
             callbacks = [lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False)]
         self.booster_ = lgb.train(
             self._lgb_params(), train, num_boost_round=self.n_estimators, valid_sets=valid_sets, callbacks=callbacks
@@ -179,6 +181,30 @@ class LGBMChurnModel(ClassifierMixin, BaseEstimator):
         if X_valid is not None and len(X_valid):
             return self.calibrate(self.predict_raw(X_valid), y_valid, self.calibration, valid_groups)
         return self.calibrate(np.zeros(0), np.zeros(0), "none")
+
+    def _dataset(self, X: pd.DataFrame | FeatureRows, y: Any, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+        """LightGBM's dataset of ``X``: from the frame, or built batch by batch from the same float64 matrix."""
+        label = np.asarray(y, dtype=float)
+        if isinstance(X, pd.DataFrame):
+            return lgb.Dataset(
+                self._prepare(X),
+                label=label,
+                categorical_feature=self.categorical_names_ or "auto",
+                reference=reference,
+            )
+        data = lgb.Dataset(
+            MatrixSequence(X[self.feature_names_], self._matrix),
+            label=label,
+            feature_name=self.feature_names_,
+            categorical_feature=self.categorical_names_ or "auto",
+            reference=reference,
+            # A dataset built from batches draws its bin sample with the dataset's own parameters, which
+            # leave out `seed`: give it the sample seed LightGBM derives from `seed` for a frame.
+            params={"data_random_seed": data_random_seed(self.seed)},
+        )
+        # what LightGBM records from a frame's categoricals, so the booster is the frame's booster
+        data.pandas_categorical = [self.categories_[c] for c in self.feature_names_ if c in self.categories_]
+        return data
 
     def calibrate(
         self, raw_scores: np.ndarray, y: Any, method: str, groups: Sequence[Any] | None = None
@@ -207,22 +233,43 @@ class LGBMChurnModel(ClassifierMixin, BaseEstimator):
                 out[col] = pd.to_numeric(X[col], errors="coerce").astype("float64")
         return pd.DataFrame(out, index=X.index)
 
-    def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
-        """Uncalibrated log-odds, shape ``(n,)``."""
-        return self.booster_.predict(self._prepare(X), raw_score=True, num_iteration=self.n_trees_)
+    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+        """The float64 matrix LightGBM makes of :meth:`_prepare`'s frame (category codes, -1 read as missing)."""
+        prepared = self._prepare(X)
+        columns = [
+            prepared[c].cat.codes.to_numpy(np.float64) if c in self.categories_ else prepared[c].to_numpy(np.float64)
+            for c in self.feature_names_
+        ]
+        matrix = np.column_stack(columns) if columns else np.zeros((len(X), 0))
+        for j, c in enumerate(self.feature_names_):
+            if c in self.categories_:
+                matrix[matrix[:, j] == -1, j] = np.nan
+        return matrix
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_raw(self, X: pd.DataFrame | FeatureRows) -> np.ndarray:
+        """Uncalibrated log-odds, shape ``(n,)``."""
+        return per_batch(
+            X, lambda b: self.booster_.predict(self._prepare(b), raw_score=True, num_iteration=self.n_trees_)
+        )
+
+    def predict_proba(self, X: pd.DataFrame | FeatureRows) -> np.ndarray:
         """Calibrated probabilities, shape ``(n, 2)`` (column 1 = positive class)."""
         p = self.calibrator_.transform(self.predict_raw(X))
         return np.column_stack([1 - p, p])
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: pd.DataFrame | FeatureRows) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
     def predict_contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Exact TreeSHAP values in raw log-odds: one column per feature plus ``bias``; rows sum to ``predict_raw``."""
         contrib = self.booster_.predict(self._prepare(X), pred_contrib=True, num_iteration=self.n_trees_)
         return pd.DataFrame(contrib, columns=[*self.feature_names_, "bias"], index=X.index)
+
+
+def data_random_seed(seed: int) -> int:
+    """The ``data_random_seed`` LightGBM derives from ``seed`` (``Config::Set``: the first draw of its 16-bit LCG)."""
+    x = (214013 * (seed & 0xFFFFFFFF) + 2531011) & 0xFFFFFFFF
+    return ((x >> 16) & 0x7FFF) % 32767
 
 
 def categorical_columns(X: pd.DataFrame, declared: Sequence[str] | None) -> list[str]:

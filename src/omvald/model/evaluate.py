@@ -33,6 +33,7 @@ from omvald.errors import ModelError
 from omvald.io import read_json, write_json, write_table
 from omvald.model import metrics as m
 from omvald.model.artifacts import HOLDOUT, labelled_rows, load_evaluation_models, load_features, skipped_targets
+from omvald.model.feature_rows import FeatureRows
 from omvald.model.split import Split
 
 log = logging.getLogger(__name__)
@@ -58,12 +59,15 @@ CURVES = {
 }
 
 
+KEY_COLUMNS = ["customer_id", "as_of", "segment", "tenure_months", "churn", "phase_out"]
+
+
 def score_test(frame: pd.DataFrame, features: list[str], models: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """Test rows with ``p_churn__<model>``, ``p_phase_out_if_stays__<model>`` and ``p_phase_out__<model>`` columns.
 
     The phase-out columns are left out when ``models`` has no phase-out model.
     """
-    out = frame[["customer_id", "as_of", "segment", "tenure_months", "churn", "phase_out"]].copy()
+    out = frame[KEY_COLUMNS].copy()
     X = frame[features]
     for name in MODEL_NAMES:
         p_churn = models["churn"][name].predict_proba(X)[:, 1]
@@ -73,6 +77,12 @@ def score_test(frame: pd.DataFrame, features: list[str], models: dict[str, dict[
             out[f"p_phase_out_if_stays__{name}"] = p_stay
             out[f"p_phase_out__{name}"] = (1 - p_churn) * p_stay
     return out
+
+
+def score_test_rows(rows: FeatureRows, features: list[str], models: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """:func:`score_test` of the test window read batch by batch (only the scores and keys are kept)."""
+    parts = [score_test(batch, features, models) for batch in rows.batches()]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def evaluate_scores(
@@ -165,12 +175,13 @@ def run_evaluate(
     models = load_evaluation_models(models_dir)
     split = Split.from_json(read_json(models_dir / "split.json"))
     frame = labelled_rows(fs.frame)
-    test = frame.loc[split.mask(frame, "test")].reset_index(drop=True)
+    test = frame.loc[split.mask(frame, "test")]
     if test.empty:
         raise ModelError(
             f"no feature rows in the test window {split.dates['test']}; features and models/split.json disagree - rerun `omvald train`."
         )
-    scored = score_test(test, fs.features, models)
+    columns = list(dict.fromkeys([*KEY_COLUMNS, *fs.features]))
+    scored = score_test_rows(fs.rows(test, columns), fs.features, models)
     skipped = skipped_targets(models_dir).get("phase_out")
     if skipped is None and "phase_out" not in models:
         skipped = "no phase-out model in models/"

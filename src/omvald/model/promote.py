@@ -140,7 +140,7 @@ def run_promote(
         frame = labelled_rows(fs.frame)
         # Both versions see every non-label column: each picks its own features, so a
         # champion trained on another feature set still scores (or fails clearly).
-        test = frame.loc[split.mask(frame, "test")]
+        test = fs.frame_of(frame.loc[split.mask(frame, "test")], fs.file.columns)  # the test window only
         features = [c for c in test.columns if c not in LABELS]
     decisions = []
     skipped = skipped_targets(Path(models_dir))

@@ -31,6 +31,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.exceptions import MlflowException
 
 from omvald.config import MlflowConfig, resolve_tracking_uri
@@ -120,13 +121,15 @@ def log_training(
     training_path: Path,
     training: pd.DataFrame,
     input_files: Iterable[Path],
+    training_shape: tuple[int, int] | None = None,
     tags: Mapping[str, str],
     models: Iterable[ModelToLog],
 ) -> dict[str, Any]:
     """Create the parent run and one child run per model; return the ``run.json`` content.
 
     Logs every parameter, the training frame as a dataset input (digest =
-    SHA-256 of the Parquet file), ``input_files`` (feature meta, registry,
+    SHA-256 of the Parquet file; ``training`` may be its first rows, with the
+    whole table's ``training_shape`` for the dataset's profile), ``input_files`` (feature meta, registry,
     split) as artifacts, the model as a pyfunc with signature and input
     example, and registers it with alias ``candidate``.
     """
@@ -134,6 +137,8 @@ def log_training(
     digest = file_digest(training_path)
     with _quiet():
         dataset = mlflow.data.from_pandas(training, source=str(training_path), name="features/training", digest=digest)
+        if training_shape is not None:
+            dataset = _WholeTableDataset(dataset, training_shape)
     run_tags = {**ctx.tags, **tags, "training_digest": digest}
     info: dict[str, Any] = {"tracking_uri": ctx.tracking_uri, "experiment_id": experiment_id, "runs": {}, "models": {}}
     with _quiet(), mlflow.start_run(experiment_id=experiment_id, run_name="pipeline", tags=run_tags) as parent:
@@ -154,6 +159,18 @@ def log_training(
                 mlflow.log_input(dataset, context="training")
                 info["models"][item.target] = _log_model(ctx, item)
     return info
+
+
+class _WholeTableDataset(PandasDataset):
+    """A dataset whose schema is read from the table's first rows and whose profile counts the whole table."""
+
+    def __init__(self, sample: PandasDataset, shape: tuple[int, int]) -> None:
+        super().__init__(sample.df, sample.source, name=sample.name, digest=sample.digest)
+        self._shape = shape
+
+    @property
+    def profile(self) -> dict[str, int]:
+        return {"num_rows": self._shape[0], "num_elements": self._shape[0] * self._shape[1]}
 
 
 def _log_model(ctx: TrackingContext, item: ModelToLog) -> dict[str, Any]:

@@ -49,6 +49,7 @@ from omvald.model.artifacts import (
 from omvald.model.baselines import HeuristicBaseline, LogisticBaseline
 from omvald.model.estimators import LGBMChurnModel
 from omvald.model.refit import refit
+from omvald.model.sample import baseline_rows
 from omvald.model.skips import phase_out_skip_reason
 from omvald.model.split import Split, make_split
 
@@ -69,7 +70,12 @@ def make_models(cfg: Config, target: str, categorical: list[str]) -> dict[str, A
 
 
 def fit_target(cfg: Config, fs: FeatureSet, frame: pd.DataFrame, split: Split, target: str) -> dict[str, Any]:
-    """Fit the LightGBM model and both baselines for one target on the split's train / valid rows."""
+    """Fit the LightGBM model and both baselines for one target on the split's train / valid rows.
+
+    LightGBM learns from every row of the windows, read batch by batch from
+    the feature file; the baselines from the rows of a stable sample of
+    customers (:func:`omvald.model.sample.baseline_rows`), held in memory.
+    """
     rows = target_rows(frame, target)
     train, valid = frame.loc[rows & split.mask(frame, "train")], frame.loc[rows & split.mask(frame, "valid")]
     if train[target].nunique() < 2:
@@ -77,14 +83,17 @@ def fit_target(cfg: Config, fs: FeatureSet, frame: pd.DataFrame, split: Split, t
             f"{target}: the training window has a single class ({len(train)} rows); the model cannot learn."
         )
     models = make_models(cfg, target, fs.categorical)
+    sample = baseline_rows(frame, cfg.train.baseline_sample_customers)
     for name, model in models.items():
-        log.info("train: %s / %s on %d rows (validation %d)", target, name, len(train), len(valid))
+        fit_train, fit_valid = (train, valid) if name == "lgbm" else (train[sample[train.index]], valid[sample[valid.index]])
+        log.info("train: %s / %s on %d rows (validation %d)", target, name, len(fit_train), len(fit_valid))
+        features = fs.rows if name == "lgbm" else fs.frame_of
         model.fit(
-            train[fs.features],
-            train[target].astype(int),
-            valid[fs.features],
-            valid[target].astype(int),
-            valid_groups=valid["customer_id"].astype(str).to_numpy(),
+            features(fit_train),
+            fit_train[target].astype(int),
+            features(fit_valid),
+            fit_valid[target].astype(int),
+            valid_groups=fit_valid["customer_id"].astype(str).to_numpy(),
         )
     return models
 
@@ -95,7 +104,7 @@ def scoring_fit(cfg: Config, fs: FeatureSet, frame: pd.DataFrame, target: str, h
         return holdout
     rows = frame.loc[target_rows(frame, target)]
     return refit(
-        holdout, rows[fs.features], rows[target].astype(int), rows["customer_id"].astype(str),
+        holdout, fs.rows(rows), rows[target].astype(int), rows["customer_id"].astype(str),
         cfg.train.refit_calibration_folds,
     )  # fmt: skip
 

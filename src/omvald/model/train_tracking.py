@@ -49,7 +49,7 @@ def track_training(
     to_log = []
     for target, pair in models.items():
         model, holdout = pair[SCORING], pair[HOLDOUT]
-        rows = frame.loc[target_rows(frame, target) & split.mask(frame, "valid"), fs.features]
+        valid = frame.loc[target_rows(frame, target) & split.mask(frame, "valid")]
         fit_params = {
             f"fit.{fit}.{key}": value
             for fit, record in fits[target].items()
@@ -62,7 +62,7 @@ def track_training(
                 model=model,
                 path=model_path(models_dir, target),
                 holdout_path=model_path(models_dir, target, HOLDOUT),
-                example=rows.head(200) if len(rows) else frame[fs.features].head(200),
+                example=fs.frame_of(valid.head(200) if len(valid) else frame.head(200)),
                 params={
                     "model.n_trees": model.n_trees_,
                     "model.calibration_method": model.calibration_method_,
@@ -79,6 +79,15 @@ def track_training(
         models_dir / "split.json",
         models_dir / TARGETS_FILE,
     ]
+    # The dataset's schema is read from its first rows; its profile counts the whole table (never held).
+    head = fs.frame_of(fs.frame.head(1000), fs.file.columns)
     return tracking.log_training(
-        ctx, params=cfg.flat(), training_path=fs.path, training=fs.frame, input_files=inputs, tags=tags, models=to_log
+        ctx,
+        params=cfg.flat(),
+        training_path=fs.path,
+        training=head,
+        training_shape=(len(fs.frame), len(fs.file.columns)),
+        input_files=inputs,
+        tags=tags,
+        models=to_log,
     )

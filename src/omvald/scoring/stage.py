@@ -1,10 +1,11 @@
 """Score stage, local engine: a folder of contract files in, one row per customer out.
 
 ``run_score`` drives the scoring core on this machine: it loads both models
-**once** (:func:`omvald.scoring.plan.load_scoring_models`), reads and
-validates the whole folder in memory (rows dated after the as-of date are
-errors), settles the :class:`~omvald.scoring.plan.ScoringPlan` from the
-whole tables, then walks the customers bucket by bucket
+**once** (:func:`omvald.scoring.plan.load_scoring_models`), validates the
+folder bucket by bucket into temporary interim files (rows dated after the
+as-of date are errors; :mod:`omvald.scoring.source`), settles the
+:class:`~omvald.scoring.plan.ScoringPlan` from the facts about the whole
+input, then reads and scores the customers bucket by bucket
 (``features.n_buckets``, or ``score.chunk_buckets``) through
 :func:`omvald.scoring.bucket.score_bucket`, and ends in
 :func:`omvald.scoring.finish.finish_scoring`. The Spark engine
@@ -33,13 +34,12 @@ import pandas as pd
 
 from omvald.buckets import bucket_of_slot
 from omvald.config import Config
-from omvald.features.facts import AttributeFacts
-from omvald.features.spec import BucketTables
 from omvald.scoring.bucket import score_bucket
 from omvald.scoring.clock import Hook, PhaseClock
 from omvald.scoring.finish import ScoredBuckets, ScoreSummary, check_output, finish_scoring
-from omvald.scoring.plan import load_scoring_models, plan_scoring, population_fit
+from omvald.scoring.plan import load_scoring_models, plan_scoring
 from omvald.scoring.select import parse_explain_policy
+from omvald.scoring.source import validated_input
 
 log = logging.getLogger(__name__)
 
@@ -75,28 +75,33 @@ def run_score(
     models = load_scoring_models(Path(models_dir), model_uri, tracking_uri)
 
     clock.enter("read_validate")
-    tables, meta, warnings = read_and_validate(cfg, Path(input_dir), as_of)
-    # The whole customers table is in memory: its attribute facts are the whole input's.
-    attributes = AttributeFacts.of_customers(tables["customers"])
-    population = population_fit(cfg, meta, tables["billing"], as_of)
-    plan = plan_scoring(
-        cfg, policy, meta, attributes, as_of=as_of, source=str(input_dir), warnings=warnings, population=population
-    )
-
-    merged = ScoredBuckets(plan)
-    slices = {name: bucket_slices(df, plan.n_buckets) for name, df in tables.items()}
-    for b in range(plan.n_buckets):
-        bucket = BucketTables(**{name: df.iloc[slices[name][b]] for name, df in tables.items()})
-        merged.add(score_bucket(bucket, plan, models, clock=clock))
-        if on_bucket is not None:
-            on_bucket(b + 1, plan.n_buckets)
-    return finish_scoring(plan, models, merged, Path(output), summary_path, clock)
+    with validated_input(cfg, Path(input_dir), as_of, Path(output)) as source:
+        plan = plan_scoring(
+            cfg,
+            policy,
+            source.meta,
+            source.attribute_facts(),
+            as_of=as_of,
+            source=str(input_dir),
+            warnings=source.warnings,
+            population=source.population(cfg, as_of),
+        )
+        merged = ScoredBuckets(plan)
+        for b in range(plan.n_buckets):
+            clock.enter("read_validate")
+            merged.add(score_bucket(source.bucket(b, plan.n_buckets), plan, models, clock=clock))
+            if on_bucket is not None:
+                on_bucket(b + 1, plan.n_buckets)
+        return finish_scoring(plan, models, merged, Path(output), summary_path, clock)
 
 
 def read_and_validate(
     cfg: Config, input_dir: Path, as_of: dt.date | None
 ) -> tuple[dict[str, pd.DataFrame], dict, list]:
-    """Read the contract files of ``input_dir`` and validate them (``as_of``: later rows are errors)."""
+    """Read the contract files of ``input_dir`` and validate them whole, in memory (``as_of``: later rows are errors).
+
+    For tests and notebooks on small inputs; ``run_score`` validates out of core.
+    """
     from omvald.data.read import read_tables
     from omvald.data.validate import validate_tables
 
