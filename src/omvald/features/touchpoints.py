@@ -252,8 +252,9 @@ def _codes(values: pd.Series, vocab: list[str]) -> np.ndarray:
 
 
 def _sum_by(row_id: np.ndarray, key: np.ndarray, n_keys: int, weights: np.ndarray, n_rows: int) -> np.ndarray:
-    flat = np.bincount(row_id * n_keys + key, weights=weights, minlength=n_rows * n_keys)
-    return flat.reshape(n_rows, n_keys)
+    """Sums of ``weights`` per (key, row): an array of ``n_keys`` x ``n_rows`` (one row per key)."""
+    flat = np.bincount(key * n_rows + row_id, weights=weights, minlength=n_keys * n_rows)
+    return flat.reshape(n_keys, n_rows)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -371,6 +372,14 @@ def touchpoint_features(tables: BucketTables, spine: pd.DataFrame, cfg: FeatureC
         ).fetchnumpy()
         nps = _nps_aggregates(con, tp, cust) if with_nps else None
 
+    # Every numeric column is one row of ``values`` (columns x spine rows, C order), so each
+    # count lands in place and the frame below wraps ``values`` without a copy; at 1.5M spine
+    # rows each extra copy of the ~150 columns is ~2 GB and most of this function's time.
+    nps_cols = _nps_columns(nps, n_rows) if nps is not None else {}
+    numeric = [s.name for s in specs if s.kind != "categorical"]
+    row = {name: i for i, name in enumerate(numeric)}
+    values = np.full((len(numeric), n_rows), np.nan)
+
     row_id = np.asarray(agg["row_id"], dtype=np.int64)
     k = np.asarray(agg["k"], dtype=np.int64)
     inbound, chev = (k & 1).astype(bool), k >> 1
@@ -379,48 +388,41 @@ def touchpoint_features(tables: BucketTables, spine: pd.DataFrame, cfg: FeatureC
         days: np.asarray(agg[col], dtype=float)
         for days, col in zip(EVENT_WINDOWS, ("n_short", "n_mid", "n_long"), strict=True)
     }
-    feats: dict[str, np.ndarray] = {}
-
-    pivot = _sum_by(row_id, chev, n_ch * n_ev, by_window[PIVOT_WINDOW], n_rows)
-    for i, channel in enumerate(channels):
-        for j, event in enumerate(events):
-            feats[f"tp_{channel}_{event}_{PIVOT_WINDOW}d"] = pivot[:, i * n_ev + j]
+    pivot_rows = [row[f"tp_{channel}_{event}_{PIVOT_WINDOW}d"] for channel in channels for event in events]
+    values[pivot_rows] = _sum_by(row_id, chev, n_ch * n_ev, by_window[PIVOT_WINDOW], n_rows)
     email = channels.index("email")
     for days, counts in by_window.items():
-        per_event = _sum_by(row_id, ev, n_ev, counts, n_rows)
-        for j, event in enumerate(events):
-            feats[f"tp_{event}_{days}d"] = per_event[:, j]
-        feats[f"tp_inbound_{days}d"] = np.bincount(row_id, weights=counts * inbound, minlength=n_rows)
+        values[[row[f"tp_{event}_{days}d"] for event in events]] = _sum_by(row_id, ev, n_ev, counts, n_rows)
+        values[row[f"tp_inbound_{days}d"]] = np.bincount(row_id, weights=counts * inbound, minlength=n_rows)
         if days in RATE_WINDOWS:
             mail = _sum_by(row_id, ev, n_ev, counts * (ch == email), n_rows)
-            sent = mail[:, events.index("sent")]
-            feats[f"email_open_rate_{days}d"] = _ratio(mail[:, events.index("opened")], sent)
-            feats[f"email_click_rate_{days}d"] = _ratio(mail[:, events.index("clicked")], sent)
+            sent = mail[events.index("sent")]
+            values[row[f"email_open_rate_{days}d"]] = _ratio(mail[events.index("opened")], sent)
+            values[row[f"email_click_rate_{days}d"]] = _ratio(mail[events.index("clicked")], sent)
 
-    days_since = np.full(n_rows, np.nan)
+    days_since = values[row["days_since_last_inbound"]]
+    days_since.fill(np.nan)
     days = np.asarray(last_inbound["days"], dtype=float)
     days[days >= cfg.lookback_days] = np.nan  # only (t - lookback, t] is looked at
     days_since[np.asarray(last_inbound["row_id"], dtype=np.int64)] = days
-    feats["days_since_last_inbound"] = days_since
 
     if with_price:
-        price = np.zeros(n_rows)
+        price = values[row["contacts_after_price_increase_90d"]]
+        price.fill(0.0)
         if price_rows is not None:
             ids = np.asarray(price_rows["row_id"], dtype=np.int64)
-            price = np.bincount(ids, weights=np.asarray(price_rows["n"], dtype=float), minlength=n_rows)
-        feats["contacts_after_price_increase_90d"] = price
+            price[:] = np.bincount(ids, weights=np.asarray(price_rows["n"], dtype=float), minlength=n_rows)
+    for name, column in nps_cols.items():
+        if name in row:
+            values[row[name]] = column
 
-    # One float64 block in the final column order (no per-column copies and no
-    # consolidation pass: at 1.5M spine rows each copy of this frame is ~2 GB).
-    nps_frame = None if nps is None else _nps_columns(nps, n_rows)
-    from_nps = set() if nps_frame is None else {c for c in nps_frame.columns if c != "nps_category_last"}
-    numeric = [s.name for s in specs if s.name in feats or s.name in from_nps]
-    block = np.empty((n_rows, len(numeric)), dtype="float64", order="F")
-    for i, name in enumerate(numeric):
-        block[:, i] = feats[name] if name in feats else nps_frame[name].to_numpy(dtype="float64")
-    frame = pd.DataFrame(block, columns=numeric, copy=False)
-    parts = [out, frame] if nps_frame is None else [out, frame, nps_frame[["nps_category_last"]]]
-    return pd.concat(parts, axis=1)[["customer_id", "as_of", *(s.name for s in specs)]]
+    frame = pd.DataFrame(values.T, columns=numeric, copy=False)
+    frame.insert(0, "as_of", out["as_of"].to_numpy())
+    frame.insert(0, "customer_id", out["customer_id"].to_numpy())
+    for position, spec in enumerate(specs, start=2):
+        if spec.kind == "categorical":
+            frame.insert(position, spec.name, nps_cols[spec.name])
+    return frame
 
 
 def _nps_aggregates(con: duckdb.DuckDBPyConnection, tp: pd.DataFrame, cust: np.ndarray) -> dict[str, np.ndarray]:
