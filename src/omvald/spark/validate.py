@@ -52,6 +52,7 @@ from omvald.spark.tasks import bucket_of
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+
 def check_bucket(
     *batches: pa.Table, files: dict[str, RawFile | None], cfg: DataConfig, as_of: Any, paths: dict[str, str | None]
 ) -> pa.Table:
