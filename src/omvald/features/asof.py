@@ -20,6 +20,7 @@ import os
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from omvald.config import FeatureConfig
 from omvald.features.spec import BucketTables
@@ -101,6 +102,39 @@ def connect(tables: BucketTables | None = None, spine: pd.DataFrame | None = Non
     return con
 
 
+def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
+    """The rows of query ``sql`` as ``con.execute(sql, params).df()`` gives them, column for column, but faster.
+
+    ``.df()`` makes a Python string of every text value and pandas then
+    packs them back into Arrow: most of the time of reading a bucket
+    (10 of 13 CPU seconds for a 25k-customer bucket). Here text, floats and
+    plain timestamps go through Arrow as they are; every other column
+    (dates, integers and booleans that may hold nulls, decimals, ...) still
+    goes through DuckDB's own conversion, so dtypes and values are the same.
+    """
+    table = con.sql(sql, params=params).to_arrow_table()
+    if len(set(table.column_names)) != table.num_columns:  # repeated names do not fit a dict
+        return duckdb.from_arrow(table).df()
+    fast = [i for i in range(table.num_columns) if _same_through_arrow(table.column(i))]
+    if len(fast) == table.num_columns:
+        return table.to_pandas(use_threads=False)
+    names = table.column_names
+    parts = {names[i]: table.column(i).to_pandas() for i in fast}
+    rest = [i for i in range(table.num_columns) if i not in set(fast)]
+    converted = duckdb.from_arrow(table.select(rest)).df() if rest else None
+    return pd.DataFrame({name: parts[name] if name in parts else converted[name] for name in names}, copy=False)
+
+
+def _same_through_arrow(column: pa.ChunkedArray) -> bool:
+    """Whether Arrow's ``to_pandas`` gives what DuckDB's ``.df()`` gives for this column."""
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        return kind.unit == "us" and kind.tz is None
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return column.null_count < len(column)  # .df() gives text that is all null as object
+    return pa.types.is_float64(kind)
+
+
 def register_dated(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
     """Register ``frame`` as view ``name`` with its date columns typed DATE.
 
@@ -173,7 +207,7 @@ def population_spine(tables: BucketTables, dates: list[dt.date], cfg: FeatureCon
     con.register("dates", pd.DataFrame({"as_of": pd.Series(dates, dtype=object)}))
     params = {} if contractual else {"lookback": cfg.lookback_days}
     sql = population_sql(contractual)
-    spine = con.execute(f"SELECT customer_id, as_of FROM ({sql}) ORDER BY as_of, customer_id", params or None).df()
+    spine = fetch_frame(con, f"SELECT customer_id, as_of FROM ({sql}) ORDER BY as_of, customer_id", params or None)
     con.close()
     spine["as_of"] = to_date_objects(spine["as_of"])
     return spine

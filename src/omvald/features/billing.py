@@ -17,7 +17,7 @@ from __future__ import annotations
 import pandas as pd
 
 from omvald.config import FeatureConfig
-from omvald.features.asof import connect
+from omvald.features.asof import connect, fetch_frame
 from omvald.features.spec import BucketTables, FeatureSpec
 
 PAYMENT_WINDOW_DAYS = 180
@@ -110,7 +110,7 @@ def billing_features(tables: BucketTables, spine: pd.DataFrame, cfg: FeatureConf
     """
     present = set(tables.billing.columns)
     con = connect(tables, spine)
-    out = con.execute(_billing_sql(present)).df()
+    out = fetch_frame(con, _billing_sql(present))
     con.close()
     for col in out.columns:
         if col not in ("customer_id", "as_of", "plan_last"):

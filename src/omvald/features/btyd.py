@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from omvald.config import FeatureConfig
-from omvald.features.asof import connect
+from omvald.features.asof import connect, fetch_frame
 from omvald.features.purchases import REQUIRES, history_sql
 from omvald.features.spec import BucketTables, FeatureSpec
 
@@ -78,7 +78,7 @@ def summary_sql() -> str:
 def customer_summary(tables: BucketTables, spine: pd.DataFrame) -> pd.DataFrame:
     """Frequency, recency and age in days of each spine row's customer at its ``as_of`` (NaN: no purchase yet)."""
     con = connect(tables, spine)
-    out = con.execute(summary_sql()).df()
+    out = fetch_frame(con, summary_sql())
     con.close()
     return out
 

@@ -47,7 +47,7 @@ import pandas as pd
 
 from omvald.config import FeatureConfig
 from omvald.errors import ConfigError
-from omvald.features.asof import connect
+from omvald.features.asof import connect, fetch_frame
 from omvald.features.spec import BucketTables
 
 LABEL_COLUMNS = ("churn", "phase_out", "next_revenue")
@@ -200,7 +200,7 @@ def run_label_sql(
     params = label_params(cfg, data_end, billing_until)
     if billing_empty:
         params.pop("keep")
-    return con.execute(sql, params).df()
+    return fetch_frame(con, sql, params)
 
 
 def labels(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import pandas as pd
 
 from omvald.config import FeatureConfig
-from omvald.features.asof import connect
+from omvald.features.asof import connect, fetch_frame
 from omvald.features.labels import phase_out_months, reference_start_sql
 from omvald.features.spec import BucketTables, FeatureSpec
 
@@ -83,7 +83,7 @@ def purchase_features(tables: BucketTables, spine: pd.DataFrame, cfg: FeatureCon
     """
     con = connect(tables, spine)
     params = {"horizon": cfg.horizon_days, "months": phase_out_months(cfg.horizon_days)}
-    out = con.execute(purchase_sql(), params).df()
+    out = fetch_frame(con, purchase_sql(), params)
     con.close()
     for col in out.columns:
         if col not in ("customer_id", "as_of"):

@@ -317,10 +317,11 @@ def read_bucket(paths: dict[str, Path], lo: int, hi: int) -> BucketTables:
     """One bucket's rows of the interim tables (slots ``[lo, hi)``); row groups outside are skipped."""
     con = asof.connect()
     frames = {
-        t: con.execute(
+        t: asof.fetch_frame(
+            con,
             f"SELECT * FROM read_parquet('{_sql_path(p)}') WHERE hash_slot >= $lo AND hash_slot < $hi",
             {"lo": lo, "hi": hi},
-        ).df()
+        )
         for t, p in paths.items()
     }
     con.close()

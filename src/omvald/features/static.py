@@ -18,7 +18,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from omvald.config import FeatureConfig
-from omvald.features.asof import connect
+from omvald.features.asof import connect, fetch_frame
 from omvald.features.spec import BucketTables, FeatureSpec
 
 NOT_ATTRIBUTES = ("customer_id", "signup_date", "churn_date", "marketing_opt_in", "hash_slot")
@@ -150,13 +150,14 @@ def static_features(
         ]
         join = f"LEFT JOIN terms tm ON tm.term = CAST(c.{_quote(binding_column)} AS VARCHAR)"
     select += [f"c.{_quote(col)} AS {_quote('attr_' + col)}" for col in kinds]
-    out = con.execute(
+    out = fetch_frame(
+        con,
         f"""
         SELECT sp.customer_id, sp.as_of, {", ".join(select)}
         FROM spine sp LEFT JOIN customers c ON c.customer_id = sp.customer_id {join}
         ORDER BY sp.spine_row
-        """
-    ).df()
+        """,
+    )
     con.close()
     for col, kind in kinds.items():
         name = f"attr_{col}"
