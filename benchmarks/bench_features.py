@@ -3,6 +3,8 @@
     python benchmarks/bench_features.py                              # 20k and 1M customers, 1 and 16 buckets
     python benchmarks/bench_features.py --customers 20000 --buckets 1 16 --repeats 3
     python benchmarks/bench_features.py --customers 1000000 --buckets 8 16 --work /tmp/bench
+    python benchmarks/bench_features.py --customers 200000 --buckets 8 --repeats 3 \
+        --yardstick ../shared/tools/ref-features.py          # beside the yardstick, run after run
 
 Data comes from ``omvald generate`` (``--months`` of history, default 24:
 12 monthly as-of dates after a 12-month lookback) then ``omvald validate``,
@@ -50,6 +52,12 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=24, help="months of history to generate (default 24)")
     parser.add_argument("--repeats", type=int, default=1, help="runs per setting; seconds are the median")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "omvald-bench")
+    parser.add_argument(
+        "--yardstick",
+        type=Path,
+        default=None,
+        help="ref-features.py: run it after each features run on the same interim tables and print the ratio",
+    )
     parser.add_argument("--child", nargs=4, metavar=("INTERIM", "OUT", "BUCKETS", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -77,10 +85,18 @@ def main() -> None:
                 runs.append(run)
                 print(
                     f"  {n:,} customers, {buckets} buckets, {workers} workers: {run['seconds']:.1f} s, "
-                    f"peak {run['peak_rss_gb']:.2f} GB (stage process alone {run['stage_process_peak_gb']:.2f} GB), "
-                    f"load {run['load']}",
+                    f"cpu {run['cpu_seconds']:.0f} s, peak {run['peak_rss_gb']:.2f} GB "
+                    f"(stage process alone {run['stage_process_peak_gb']:.2f} GB), load {run['load']}",
                     flush=True,
                 )
+                if args.yardstick:
+                    run["yardstick"] = yardstick(args.yardstick, interim, args.work / f"yardstick-{n}.parquet")
+                    y = run["yardstick"]
+                    print(
+                        f"  yardstick ({y['features']} features): {y['seconds']:.1f} s, cpu {y['cpu_seconds']:.0f} s, "
+                        f"peak {y['peak_rss_gb']:.2f} GB, load {y['load']}",
+                        flush=True,
+                    )
             result = {
                 "customers": n,
                 "buckets": buckets,
@@ -92,6 +108,16 @@ def main() -> None:
                 "runs": len(runs),
                 "loads": [r["load"] for r in runs],
             }
+            if args.yardstick:
+                ys = [r["yardstick"] for r in runs]
+                result["yardstick"] = {
+                    "seconds": statistics.median(y["seconds"] for y in ys),
+                    "cpu_seconds": statistics.median(y["cpu_seconds"] for y in ys),
+                    "peak_rss_gb": max(y["peak_rss_gb"] for y in ys),
+                    "features": ys[-1]["features"],
+                    "loads": [y["load"] for y in ys],
+                }
+                result["ratio_to_yardstick"] = round(result["seconds"] / result["yardstick"]["seconds"], 2)
             results.append(result)
     print(f"\n{'customers':>10} {'buckets':>7} {'workers':>7} {'runs':>4} {'seconds':>8} {'cpu s':>7} {'peak GB':>8} "
           f"{'training rows':>14}  load (1 min)")  # fmt: skip
@@ -101,7 +127,36 @@ def main() -> None:
             f"{r['cpu_seconds']:>7.0f} "
             f"{r['peak_rss_gb']:>8.2f} {r['training_rows']:>14,}  {' '.join(r['loads'])}"
         )
+    for r in results:
+        if "yardstick" in r:
+            y = r["yardstick"]
+            print(
+                f"{r['customers']:,} customers, {r['buckets']} buckets: features {r['seconds']:.1f} s / yardstick "
+                f"{y['seconds']:.1f} s = {r['ratio_to_yardstick']:.2f} (medians of {r['runs']}); cpu "
+                f"{r['cpu_seconds']:.0f} / {y['cpu_seconds']:.0f} s; peak {r['peak_rss_gb']:.2f} / "
+                f"{y['peak_rss_gb']:.2f} GB; yardstick loads {' '.join(y['loads'])}"
+            )
     print("RESULTS " + json.dumps(results))
+
+
+def yardstick(script: Path, interim: Path, out: Path) -> dict:
+    """One run of ``ref-features.py`` on ``interim``: its statement's seconds, process CPU seconds, peak GB, load."""
+    load_before = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc, peak = run_sampled([sys.executable, str(script), str(interim), str(out)])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"yardstick failed on {interim}")
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    out.unlink(missing_ok=True)
+    return {
+        "seconds": found["seconds"],
+        "cpu_seconds": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
+        "peak_rss_gb": round(peak / 1024**3, 2),
+        "features": found["features"],
+        "load": f"{load_before:.1f}-{os.getloadavg()[0]:.1f}",
+    }
 
 
 def prepare(n: int, work: Path, months: int = 24) -> Path:
