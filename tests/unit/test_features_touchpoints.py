@@ -218,3 +218,33 @@ def test_no_specs_without_required_columns(missing):
 def test_default_vocabulary_when_config_is_empty():
     names = {s.name for s in touchpoint_feature_specs(FeatureConfig(), {"touchpoints": TP_COLUMNS})}
     assert {"tp_sms_clicked_90d", "tp_other_other_90d", "tp_downgrade_request_30d"} <= names
+
+
+def test_window_counts_pair_each_touchpoint_with_the_as_of_dates_whose_window_holds_it():
+    """Ages 0, 29, 30, 89, 90, 179 and 180 days at the last date; customer 1 is in the spine at the last date only."""
+    from omvald.features.touchpoints import _window_counts
+
+    t1, t2 = pd.Timestamp("2024-02-29"), pd.Timestamp("2024-03-31")
+    ages = [0, 29, 30, 89, 90, 179, 180]
+    rows = pd.DataFrame(
+        {
+            "cust": [0] * len(ages) + [1, 1],
+            "date": [t2 - pd.Timedelta(days=a) for a in ages] + [t1, t2 + pd.Timedelta(days=1)],
+            "k": list(range(len(ages))) + [7, 8],
+        }
+    )
+    keys = pd.DataFrame({"row_id": [0, 1, 2], "cust": [0, 0, 1], "as_of": [t1.date(), t2.date(), t2.date()]})
+    got = pd.DataFrame(_window_counts(rows, keys, (30, 90, 180))).sort_values(["row_id", "k"])
+    # at t2 (row 1): ages 0..179 count in the long window; < 30 short, < 90 middle.
+    at_t2 = got[got["row_id"] == 1]
+    assert at_t2["k"].tolist() == [0, 1, 2, 3, 4, 5]
+    assert at_t2["n_short"].tolist() == [1, 1, 0, 0, 0, 0]
+    assert at_t2["n_mid"].tolist() == [1, 1, 1, 1, 0, 0]
+    # at t1 (row 0), 31 days earlier, every age is 31 days less and rows dated after t1 do not count
+    at_t1 = got[got["row_id"] == 0]
+    assert at_t1["k"].tolist() == [3, 4, 5, 6]  # 58, 59, 148 and 149 days old at t1
+    assert at_t1["n_mid"].tolist() == [1, 1, 0, 0]
+    # customer 1: its row at t1 has no spine row (not in the population then); the row after t2 counts nowhere
+    assert got[got["row_id"] == 2]["k"].tolist() == [7]
+    assert got[got["row_id"] == 2]["n_short"].tolist() == [0]  # 31 days old at t2
+    assert (got["n_long"] == 1).all()
