@@ -85,7 +85,9 @@ def fit_target(cfg: Config, fs: FeatureSet, frame: pd.DataFrame, split: Split, t
     models = make_models(cfg, target, fs.categorical)
     sample = baseline_rows(frame, cfg.train.baseline_sample_customers)
     for name, model in models.items():
-        fit_train, fit_valid = (train, valid) if name == "lgbm" else (train[sample[train.index]], valid[sample[valid.index]])
+        fit_train, fit_valid = (
+            (train, valid) if name == "lgbm" else (train[sample[train.index]], valid[sample[valid.index]])
+        )
         log.info("train: %s / %s on %d rows (validation %d)", target, name, len(fit_train), len(fit_valid))
         features = fs.rows if name == "lgbm" else fs.frame_of
         model.fit(
