@@ -61,3 +61,13 @@ class OutputError(OmvaldError):
     """
 
     exit_code = 5
+
+
+class TrackingError(OmvaldError):
+    """The MLflow tracking server or store cannot be reached, or stopped answering during a run.
+
+    The message names the tracking URI. Raised before any work when the
+    server does not answer at all (:func:`omvald.model.tracking.connect`).
+    """
+
+    exit_code = 6

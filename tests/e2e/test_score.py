@@ -207,8 +207,10 @@ def test_missing_feature_columns_name_the_features_the_model_needs(project, busi
     )
     out = tmp_path / "scores.parquet"
     result = score(project, folder, out)
-    assert result.exit_code != 0
-    assert "usage_mean_3m" in result.output
+    assert result.exit_code == 4
+    message = " ".join(result.output.split())
+    assert "does not fit the models" in message and "no column billing.usage: usage_" in message
+    assert "usage_mean_3m" in message
     assert not out.exists()
 
 
@@ -225,23 +227,17 @@ def test_unseen_category_and_empty_touchpoints_still_score(project, business, tm
     assert len(scores) > 0 and scores["p_churn"].notna().all()
 
 
-def test_as_of_with_nobody_in_the_population_is_an_error(project, tmp_path):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    pd.DataFrame(
-        {
-            "customer_id": ["a", "b"],
-            "signup_date": ["2024-01-01", "2024-01-05"],
-            "churn_date": ["2024-02-01", "2024-02-10"],
-        }
-    ).to_csv(folder / "customers.csv", index=False)
-    pd.DataFrame(
-        {"customer_id": ["a", "b"], "invoice_date": ["2024-01-10", "2024-01-10"], "amount": [10.0, 12.0]}
-    ).to_csv(folder / "billing.csv", index=False)
+def test_as_of_with_nobody_in_the_population_is_an_error(project, business, tmp_path):
+    # everyone has left by the last day of the export, and the run scores a month after it
+    last = max(
+        pd.to_datetime(business[t][c]).max() for t, c in [("billing", "invoice_date"), ("touchpoints", "timestamp")]
+    )
+    customers = business["customers"].assign(churn_date=last.strftime("%Y-%m-%d"))
+    folder = write_folder(dict(business, customers=customers), tmp_path / "in", "parquet")
     out = tmp_path / "scores.parquet"
-    result = score(project, folder, out, "--as-of", "2024-06-30")
+    result = score(project, folder, out, "--as-of", (last + pd.Timedelta(days=31)).strftime("%Y-%m-%d"))
     assert result.exit_code != 0
-    assert "population" in result.output
+    assert "no customer is in the population" in result.output
     assert not out.exists()
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from omvald.cli.common import ParamsOption, app, console, load_params, progress, stage
+from omvald.cli.common import ParamsOption, app, check_tracking, console, load_params, progress, stage
 from omvald.config import resolve_tracking_uri
 from omvald.errors import ConfigError
 
@@ -33,9 +33,12 @@ def explain(
 ) -> None:
     """SHAP plots and global importance for both models on a sample of the test window."""
     from omvald.explain.stage import run_explain
+    from omvald.io import check_outputs
 
+    check_outputs({reports_dir: "files"}, inputs=[features_dir, models_dir])
     cfg = load_params(params)
     tracking_uri = resolve_tracking_uri(cfg.mlflow, os.environ)
+    check_tracking(models_dir / "run.json", tracking_uri)
     result = run_explain(cfg, features_dir, models_dir, reports_dir, tracking_uri=tracking_uri)
     for target, features in result["top"].items():
         console.print(f"{target}: {result['n'][target]:,} test rows explained; top features: {', '.join(features)}")
@@ -82,8 +85,12 @@ def score(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Score every customer at the as-of date: probabilities, risk tier, revenue at risk, reason codes."""
+    from omvald.io import check_outputs
     from omvald.scoring.stage import run_score
 
+    # before either engine does any work: an unwritable place, or one inside the export, fails now
+    outputs = {output: "file"} | ({summary: "file"} if summary is not None else {})
+    check_outputs(outputs, inputs=[input_dir, None if model_uri else models_dir])
     cfg = load_params(params)
     # only the registry (--model-uri) needs MLflow; dvc.yaml's score stage does not read mlflow.*
     tracking_uri = resolve_tracking_uri(cfg.mlflow, os.environ) if model_uri else None

@@ -243,7 +243,7 @@ def run_generate(
     total = n_chunks(gen)
     tally = _PurchaseTally() if gen.business in PURCHASE_BUSINESSES else _SubscriptionTally()
     with contextlib.ExitStack() as stack:
-        tmp_dir = stack.enter_context(atomic_path(out_dir))
+        tmp_dir = stack.enter_context(atomic_path(out_dir, stage="generate"))
         tmp_dir.mkdir()
         sinks = {name: _TableSink(tmp_dir / f"{name}.{fmt}", fmt) for name in TABLES}
         sinks["truth"] = _TableSink(stack.enter_context(atomic_path(truth_path)), _format_of(truth_path))

@@ -15,8 +15,8 @@ Where additions go:
   as-of date before the buckets, e.g. a BG/NBD fit): into the feature meta,
   built by :func:`whole_input_facts` alone; the engines compute their
   inputs from the whole input and pass them to :func:`plan_scoring`;
-- checks that the input fits the models: in :func:`plan_scoring`, before
-  any bucket is built;
+- checks that the input fits the models: in :func:`plan_scoring` (through
+  :mod:`omvald.scoring.export_fit`), before any bucket is built;
 - which models are scored: :func:`load_scoring_models`, the one place that
   calls the model loaders.
 """
@@ -31,15 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
 
 from omvald.config import Config, FeatureConfig
 from omvald.data.contract import OPTIONAL
 from omvald.errors import ConfigError, ModelError
 from omvald.features.facts import AttributeFacts, attribute_meta
-from omvald.features.registry import all_specs
+from omvald.features.registry import registry_entries
 from omvald.features.spec import FeatureSpec
+from omvald.model.inputs import ModelInputs
+from omvald.scoring import export_fit
 from omvald.scoring.select import ExplainPolicy
 
 log = logging.getLogger(__name__)
@@ -58,12 +59,15 @@ class ScoringModels:
     """The two estimators of a run, loaded once; ``phase_out`` is None when training skipped it.
 
     ``source`` says where they came from (the models folder or the
-    ``models:/`` URI) for the summary.
+    ``models:/`` URI) for the summary. ``inputs``: what the exports they
+    score must hold (``models/inputs.json``; None for models trained
+    before it existed).
     """
 
     churn: Any
     phase_out: Any | None
     source: str
+    inputs: ModelInputs | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -82,7 +86,8 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
     ``model_uri`` only.
     """
     if model_uri is None:
-        from omvald.model.artifacts import model_path, skipped_targets
+        from omvald.model.artifacts import load_model_file, model_path, skipped_targets
+        from omvald.model.inputs import read_model_inputs
 
         skipped = skipped_targets(models_dir)
         models = []
@@ -94,9 +99,10 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
                 continue
             if not path.exists():
                 raise ModelError(f"{path}: model not found; run `omvald train` or pass --models-dir / --model-uri.")
-            models.append(joblib.load(path))
-        return ScoringModels(models[0], models[1], str(models_dir))
-    from omvald.model.tracking import REGISTERED_NAMES, load_pyfunc
+            models.append(load_model_file(path))
+        return ScoringModels(models[0], models[1], str(models_dir), read_model_inputs(models_dir))
+    from omvald.errors import TrackingError
+    from omvald.model.tracking import REGISTERED_NAMES, connect, load_pyfunc, missing_alias_message
 
     match = MODELS_URI.match(model_uri)
     if not match or match["name"] != REGISTERED_NAMES["churn"]:
@@ -104,18 +110,28 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
             f"--model-uri {model_uri!r}: expected models:/{REGISTERED_NAMES['churn']}@<alias> "
             "(e.g. @champion); the phase-out model is taken from the same alias"
         )
-    uris = {t: f"models:/{REGISTERED_NAMES[t]}@{match['alias']}" for t in ("churn", "phase_out")}
     if tracking_uri is None:
         raise ConfigError("--model-uri needs an MLflow tracking URI (mlflow.tracking_uri or MLFLOW_TRACKING_URI)")
-    models = []
-    for uri in uris.values():
+    connect(tracking_uri, must_exist=True)
+    missing = missing_alias_message(tracking_uri, REGISTERED_NAMES["churn"], match["alias"])
+    if missing is not None:
+        raise ModelError(f"--model-uri {model_uri}: {missing}")
+    models, inputs = [], None
+    for target in ("churn", "phase_out"):
+        uri = f"models:/{REGISTERED_NAMES[target]}@{match['alias']}"
         try:
             pyfunc = load_pyfunc(uri, tracking_uri)
+        except TrackingError:
+            raise
         except Exception as exc:  # MLflow raises several types for a missing model/alias/artifact
             raise ModelError(f"cannot load {uri} from {tracking_uri}: {exc}") from exc
         # The pyfunc wrapper only returns probabilities; reason codes need the estimator inside.
-        models.append(pyfunc.unwrap_python_model().model)
-    return ScoringModels(models[0], models[1], model_uri)
+        inner = pyfunc.unwrap_python_model()
+        models.append(inner.model)
+        record = getattr(inner, "inputs", None)
+        if target == "churn" and record is not None:
+            inputs = ModelInputs.from_json(record)
+    return ScoringModels(models[0], models[1], model_uri, inputs)
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -164,27 +180,41 @@ def plan_scoring(
     source: str,
     warnings: Sequence[str] = (),
     population: dict[str, Any] | None = None,
+    models: ScoringModels | None = None,
 ) -> ScoringPlan:
     """The plan of a run from the validated input's ``meta`` (interim ``meta.json`` content) and whole-input facts.
 
     ``as_of`` defaults to the input's ``data_end``. ``attributes`` come from
     the whole customers table, however the engine read it. ``population``:
     parameters fitted on the whole input at the as-of date (the BG/NBD fit,
-    ``{"btyd": ...}``, see :func:`population_fit`).
+    ``{"btyd": ...}``, see :func:`population_fit`). ``models``: the export
+    is checked against them (:mod:`omvald.scoring.export_fit`): raises
+    :class:`ModelError` when it does not fit, and adds warnings where the
+    scores still mean what they say. Without them only the export is judged.
     """
     empty = tuple(t for t in FILLABLE_TABLES if int(meta.get("rows", {}).get(t, 1)) == 0)
     feature_meta = whole_input_facts(meta, attributes, empty, population)
+    if models is not None:
+        feature_meta["contractual"] = export_fit.scored_definition(meta, models, cfg.features, source)
+    entries = registry_entries(cfg.features, feature_meta)
+    if models is not None:
+        problem = export_fit.missing_features_problem(models, entries, feature_meta["columns"], source)
+        if problem is not None:
+            raise ModelError(problem)
+    fit_warnings = export_fit.export_warnings(meta, models, entries, cfg.features, feature_meta["contractual"])
+    for message in fit_warnings:
+        log.warning("%s", message)
     return ScoringPlan(
         as_of=as_of or _as_date(meta["data_end"]),
         policy=policy,
         features=cfg.features,
         risk_tiers=dict(cfg.score.risk_tiers),
         meta=feature_meta,
-        specs={s.name: s for s in all_specs(cfg.features, feature_meta)},
+        specs={e.spec.name: e.spec for e in entries},
         empty_tables=empty,
         n_buckets=scoring_buckets(cfg),
         source=source,
-        warnings=tuple(str(w) for w in warnings),
+        warnings=tuple(str(w) for w in [*warnings, *fit_warnings]),
     )
 
 
@@ -219,15 +249,27 @@ def whole_input_facts(
     return out
 
 
-def population_fit(cfg: Config, meta: dict[str, Any], billing: pd.DataFrame, as_of: dt.date | None) -> dict[str, Any]:
+def population_fit(
+    cfg: Config,
+    meta: dict[str, Any],
+    billing: pd.DataFrame,
+    as_of: dt.date | None,
+    models: ScoringModels | None = None,
+) -> dict[str, Any]:
     """Population parameters at the scoring date, fitted once on the whole input's ``billing``.
 
     A business without contracts gets the BG/NBD fit (``{"btyd": ...}``,
     :mod:`omvald.features.btyd_fit`) on its stable sample of customers, as
     the features stage fits it at each as-of date: every bucket then uses the
-    same parameters. A contractual business has none (``{}``).
+    same parameters. A contractual business has none (``{}``). With
+    ``models``, the business is scored as the models were trained
+    (:func:`omvald.scoring.export_fit.model_contractual`; an export that
+    cannot be scored so is refused by :func:`plan_scoring`).
     """
-    if meta.get("contractual", True):
+    contractual = meta.get("contractual", True)
+    if models is not None:
+        contractual = export_fit.model_contractual(models, cfg.features)
+    if contractual:
         return {}
     from omvald.features import btyd_fit
 

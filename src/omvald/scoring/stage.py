@@ -78,10 +78,11 @@ def run_score(
     tables, meta, warnings = read_and_validate(cfg, Path(input_dir), as_of)
     # The whole customers table is in memory: its attribute facts are the whole input's.
     attributes = AttributeFacts.of_customers(tables["customers"])
-    population = population_fit(cfg, meta, tables["billing"], as_of)
+    population = population_fit(cfg, meta, tables["billing"], as_of, models)
     plan = plan_scoring(
-        cfg, policy, meta, attributes, as_of=as_of, source=str(input_dir), warnings=warnings, population=population
-    )
+        cfg, policy, meta, attributes, as_of=as_of, source=str(input_dir), warnings=warnings, population=population,
+        models=models,
+    )  # fmt: skip
 
     merged = ScoredBuckets(plan)
     slices = {name: bucket_slices(df, plan.n_buckets) for name, df in tables.items()}

@@ -116,6 +116,7 @@ def run_score_spark_on_folder(
             as_of=as_of,
             source=str(input_dir),
             warnings=validated.warnings,
+            models=models,
         )
 
         clock.enter("spark")
