@@ -97,4 +97,6 @@ def _configure_logging() -> None:
     logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]", handlers=[handler], force=True)
     for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "numba", "git", "shap"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # "Retrying ... Connection refused" per request: a server that stopped is one message (TrackingError)
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
