@@ -266,14 +266,19 @@ def population_fit(
     (:func:`omvald.scoring.export_fit.model_contractual`; an export that
     cannot be scored so is refused by :func:`plan_scoring`).
     """
-    contractual = meta.get("contractual", True)
-    if models is not None:
-        contractual = export_fit.model_contractual(models, cfg.features)
-    if contractual:
+    if scored_contractual(cfg, meta, models):
         return {}
     from omvald.features import btyd_fit
 
     return {"btyd": btyd_fit.fit_frame(billing, [as_of or _as_date(meta["data_end"])], cfg.features)}
+
+
+def scored_contractual(cfg: Config, meta: dict[str, Any], models: ScoringModels | None) -> bool:
+    """Whether the run scores by the contractual definition: the models' (:func:`export_fit.model_contractual`),
+    else the input's."""
+    if models is not None:
+        return export_fit.model_contractual(models, cfg.features)
+    return bool(meta.get("contractual", True))
 
 
 def empty_table_columns(table: str, have: Sequence[str]) -> dict[str, str]:
