@@ -227,6 +227,13 @@ def registry_without_champion(project: Path) -> None:
         client.set_registered_model_alias(name, "candidate", version.version)
 
 
+def tracked_run_on_a_stopped_server(project: Path) -> None:
+    """A models folder whose run was logged to a tracking server that has stopped since."""
+    params_file(STOPPED_SERVER)(project)
+    run = {"tracking_uri": "http://127.0.0.1:9", "parent_run_id": "0" * 32, "runs": {}, "models": {}}
+    write_json(run, project / "models" / "run.json")
+
+
 def params_file(text: str) -> Callable[[Path], None]:
     def write(project: Path) -> None:
         (project / "bad_params.yaml").write_text(text)
@@ -311,6 +318,11 @@ CASES = [
          TrackingError.exit_code, ("server at http://127.0.0.1:9 does not answer",), params_file(STOPPED_SERVER)),
     Case("promote-with-a-stopped-server", ["promote", "feats", "models", "--params", "bad_params.yaml"],
          TrackingError.exit_code, ("server at http://127.0.0.1:9 does not answer",), params_file(STOPPED_SERVER)),
+    Case("evaluate-a-run-on-a-stopped-server", ["evaluate", "feats", "models", "metrics", "plots", "--params",
+         "bad_params.yaml"], TrackingError.exit_code, ("server at http://127.0.0.1:9 does not answer",),
+         tracked_run_on_a_stopped_server),
+    Case("report-a-run-on-a-stopped-server", ["report", "--out", "r.html", "--params", "bad_params.yaml"],
+         TrackingError.exit_code, ("server at http://127.0.0.1:9 does not answer",), tracked_run_on_a_stopped_server),
     # an export that does not fit the models
     Case("contractual-model-export-without-churn-date", BAD_SCORE, ModelError.exit_code,
          ("bad: the customers table has no churn_date column", "trained on a business with contracts"),

@@ -78,7 +78,7 @@ def test_scoring_the_registered_champion_equals_scoring_the_models_folder(small_
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        (f"models:/{CHURN}@no-such-alias", "cannot load"),
+        (f"models:/{CHURN}@no-such-alias", "has no version with the alias 'no-such-alias'"),
         ("runs:/0123/churn", "expected models:/omvald-churn@<alias>"),
         (f"models:/{PHASE_OUT}@champion", "expected models:/omvald-churn@<alias>"),
     ],
