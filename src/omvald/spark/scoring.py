@@ -7,7 +7,10 @@ the input read and validated by Spark:
    (:mod:`omvald.spark.validate`); bad input raises the local engine's
    :class:`~omvald.errors.DataContractError` (same text) and writes nothing.
    The facts about the whole input come from the buckets' summaries
-   (:meth:`omvald.spark.validate.Validated.attribute_facts`) and go into the
+   (:meth:`omvald.spark.validate.Validated.attribute_facts`), personal data
+   by content and encodings are decided on the driver
+   (:mod:`omvald.spark.raw`), the BG/NBD population is fitted once on the
+   driver (:mod:`omvald.spark.population`), and all of it goes into the
    one :func:`omvald.scoring.plan.plan_scoring`;
 2. buckets: a second pass over the same (cached) rows validates each bucket
    again and runs :func:`omvald.scoring.bucket.score_bucket` on it. The
@@ -31,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from omvald.config import Config, DataConfig
-from omvald.data.validate import validate_rows
 from omvald.features.spec import BucketTables
 from omvald.scoring import score as sc
 from omvald.scoring.bucket import BucketResult, score_bucket
@@ -39,9 +41,10 @@ from omvald.scoring.clock import PhaseClock
 from omvald.scoring.finish import ScoredBuckets, ScoreSummary, check_output, finish_scoring
 from omvald.scoring.plan import ScoringPlan, load_scoring_models, plan_scoring, scoring_buckets
 from omvald.scoring.select import parse_explain_policy
-from omvald.spark.raw import RawFile, file_paths, find_raw_files, raw_frames, stacked_raw
+from omvald.spark.population import population_on_spark
+from omvald.spark.raw import RawFile, drop_personal_by_content, file_paths, find_raw_files, raw_frames, stacked_raw
 from omvald.spark.tasks import apply_per_bucket, raise_user_error
-from omvald.spark.validate import Validated, validate_on_spark, with_attribute_kinds
+from omvald.spark.validate import Validated, validate_on_spark, validated_bucket, with_attribute_kinds
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -100,14 +103,16 @@ def run_score_spark_on_folder(
 
     clock.enter("read_validate")
     files = find_raw_files(input_dir, cfg.data)
+    files, personal, personal_warnings = drop_personal_by_content(files, cfg.data)
     n_buckets = scoring_buckets(cfg)
     spark = spark or spark_session(master, n_buckets=n_buckets, java=cfg.spark.java)
     stacked = tuple(frame.persist() for frame in stacked_raw(spark, files, n_buckets))
     broadcast = None
     try:
-        validated = validate_on_spark(spark, stacked, files, cfg.data, as_of)
+        validated = validate_on_spark(spark, stacked, files, cfg.data, as_of, (personal, personal_warnings))
         for message in validated.warnings:
             log.warning("%s", message)
+        population = population_on_spark(spark, stacked, files, cfg, validated, as_of, models)
         plan = plan_scoring(
             cfg,
             policy,
@@ -116,6 +121,7 @@ def run_score_spark_on_folder(
             as_of=as_of,
             source=str(input_dir),
             warnings=validated.warnings,
+            population=population,
             models=models,
         )
 
@@ -153,7 +159,7 @@ def _score_task(
 
     def run(*batches: pa.Table) -> pa.Table:
         raw = raw_frames(batches, files)
-        tables, *_ = validate_rows(raw, data_cfg, validate_as_of, paths, whole=False)
+        tables, *_ = validated_bucket(raw, data_cfg, validate_as_of, paths, validated.bounds)
         kinds = {c: k for c, k in validated.attribute_kinds.items() if c in tables["customers"]}
         tables = {**tables, "customers": with_attribute_kinds(tables["customers"], raw["customers"], kinds)}
         result = score_bucket(BucketTables(**tables), plan, models.value, defer_top=False)
