@@ -165,3 +165,19 @@ def test_text_read_as_iso_8859_1_becomes_what_windows_1252_reads():
 
     raw = "Pris: 5 € — “Skåne” ™".encode("cp1252")
     assert latin1_to_cp1252(raw.decode("latin-1")) == raw.decode("cp1252")
+
+
+@pytest.mark.parametrize("chunk", [3, 7, 64, 1 << 24])
+def test_the_first_line_that_is_not_utf8_is_found_whatever_the_scan_chunk(tmp_path, monkeypatch, chunk):
+    """Chunks of plain ASCII are skipped fast; a UTF-8 letter split between two chunks is still UTF-8."""
+    from omvald.data import encoding
+
+    monkeypatch.setattr(encoding, "SCAN_CHUNK", chunk)
+    utf8 = "customer_id,region\nC1,north\nC2,Skåne\nC3,south\n".encode()
+    latin = utf8 + "C4,Malmö\nC5,east\n".encode("latin-1")
+    (tmp_path / "utf8.csv").write_bytes(utf8)
+    (tmp_path / "mixed.csv").write_bytes(latin)
+    (tmp_path / "latin.csv").write_bytes(latin.replace("å".encode(), "å".encode("latin-1")))
+    assert encoding.first_non_utf8_line(tmp_path / "utf8.csv") == (None, False)
+    assert encoding.first_non_utf8_line(tmp_path / "mixed.csv") == (5, True)
+    assert encoding.first_non_utf8_line(tmp_path / "latin.csv") == (3, False)

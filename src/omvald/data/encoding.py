@@ -145,9 +145,12 @@ def first_non_utf8_line(path: Path) -> tuple[int | None, bool]:
     line, bad, mixed = 1, None, False
     with open_binary(path) as fh:
         while chunk := fh.read(SCAN_CHUNK):
+            pending = len(decoder.getstate()[0])
+            if not pending and chunk.isascii():  # nothing to decode or find: the usual chunk, much faster
+                line += chunk.count(b"\n") if bad is None else 0
+                continue
             mixed = mixed or UTF8_LATIN_LETTER.search(chunk) is not None
             if bad is None:
-                pending = len(decoder.getstate()[0])
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError as exc:
