@@ -39,7 +39,9 @@ def scores(rows: list[tuple], channels: list | None = None) -> pd.DataFrame:
         as_of=AS_OF,
         risk_tier="high",
         preferred_channel=channels or "email",
-        churn_reason_1=[f"reason of {c}" if d else None for c, d in zip(frame["customer_id"], frame["churn_driver_1"])],
+        churn_reason_1=[
+            f"reason of {c}" if d else None for c, d in zip(frame["customer_id"], frame["churn_driver_1"], strict=True)
+        ],
         phase_out_driver_1=None,
         phase_out_reason_1=None,
     )
