@@ -144,3 +144,39 @@ def test_a_rule_naming_an_unknown_action_is_refused():
         retention_list(TINY, plan_cfg(rules=[{"action": "call_them"}]), phase_out_drop=0.3)
     with pytest.raises(ConfigError, match="holdout_share"):
         retention_list(TINY, plan_cfg(holdout_share=1.0), phase_out_drop=0.3)
+
+
+def test_the_stage_writes_the_list_and_a_summary_that_adds_up(tmp_path):
+    import json
+
+    from omvald.actions.plan_stage import run_plan
+
+    cfg = config_from_dict({"plan": {"actions": ACTIONS, "rules": RULES, "budget_contacts": 3, "holdout_share": 0.5}})
+    TINY.to_parquet(tmp_path / "scores.parquet", index=False)
+    result = run_plan(cfg, tmp_path / "scores.parquet", tmp_path / "list.csv", tmp_path / "plan.json", run_json=None)
+    written = pd.read_csv(tmp_path / "list.csv", dtype={"customer_id": "str"})
+    assert written["customer_id"].tolist() == result.retention_list["customer_id"].tolist()
+    assert written["as_of"].unique().tolist() == ["2025-12-31"]
+    summary = json.loads((tmp_path / "plan.json").read_text())
+    counts = summary["counts"]
+    assert counts["contact"] <= 3 and counts["contact"] + counts["control"] == counts["listed"] == len(written)
+    assert sum(c["listed"] for c in summary["by_cell"]) == len(written)
+    assert sum(a["contact"] for a in summary["by_action"].values()) == counts["contact"]
+    assert summary["contact_cost"] == pytest.approx(written.loc[written["group"] == "contact", "cost"].sum())
+
+
+def test_an_effect_json_gives_the_plan_its_precise_groups_only():
+    from omvald.actions.effect import measure
+    from omvald.actions.plan import measured_effects
+
+    rows = []
+    for group, n, churns in (("contact", 200, 20), ("control", 40, 8)):
+        rows += [(group, "plan_review", "passive", "A", float(i < churns)) for i in range(n)]
+    rows += [("contact", "renewal_offer", "active", "B", 0.0)] * 5 + [("control", "renewal_offer", "active", "B", 1.0)]
+    outcomes = pd.DataFrame(rows, columns=["group", "action", "segment", "value_tier", "churn"]).assign(
+        phase_out=0.0, value=100.0, cost=1.0, expected_saved_revenue=2.0
+    )
+    measured = measured_effects({"groups": measure(outcomes, min_group=30)}, "effect.json")
+    # plan review: control 8/40 = 0.2, contacted 20/200 = 0.1 -> half the churn: relative reduction 0.5
+    assert measured.lookup("plan_review", "passive", "A") == (pytest.approx(0.5), "measured (cell)")
+    assert measured.lookup("renewal_offer", "active", "B") is None  # 5 and 1 customers: pooled, not used

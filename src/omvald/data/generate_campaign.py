@@ -229,9 +229,11 @@ def _scaled_paths(result: SimResult, factor: np.ndarray, start: int) -> SimResul
 
 def customer_chunks(cfg: GenerateConfig, ids: pd.Series, path: Path) -> np.ndarray:
     """The chunk of each listed id (``C0000123`` is customer 123); a :class:`DataContractError` for unknown ids."""
-    text = ids.astype("str")
+    text = ids.astype("str").reset_index(drop=True)
     number = pd.to_numeric(text.str.extract(r"^C(\d+)$")[0], errors="coerce")
-    unknown = number.isna() | (number < 1) | (number > cfg.n_customers)
+    width = max(7, len(str(cfg.n_customers)))
+    written = pd.Series([f"C{int(k):0{width}d}" if k == k else "" for k in number], dtype="str")
+    unknown = number.isna() | (number < 1) | (number > cfg.n_customers) | (written != text)
     if unknown.any():
         raise DataContractError(
             "retention list", "customer_id", "not a customer of the synthetic business these params generate",
