@@ -16,7 +16,9 @@ after validating their rows as ``omvald effect`` does) and measures
 own, the truth is the mean over its contacted customers of
 ``p_churn_untreated_true - p_churn_treated_true`` (the generator's true
 probabilities without and with the effect; 0 for a null run). The script
-counts how often the 95% interval of the churn reduction covers it.
+counts how often the 95% interval of the churn reduction covers it, and how
+often the interval of the relative reduction covers ``1 - sum(treated) /
+sum(untreated)`` (runs with no control churn have no relative estimate).
 
     python benchmarks/bench_effect.py --null --runs 100           # the interval covers zero in >= 90 of 100?
     python benchmarks/bench_effect.py --planted --runs 20         # each planted effect inside its interval?
@@ -105,9 +107,10 @@ def one_run(cfg: Config, scores: pd.DataFrame, bases: list, run: int, planted: b
         })  # fmt: skip
     listed = listed.assign(as_of=as_of)
     outcomes, truth = outcomes_of(cfg, listed, chunks)
-    effect = (truth["p_churn_untreated_true"] - truth["p_churn_treated_true"]).to_numpy()
-    true_effect = pd.Series(effect, index=truth["customer_id"]).reindex(outcomes["customer_id"]).to_numpy()
-    outcomes = outcomes.assign(true_effect=true_effect)
+    truth = truth.set_index("customer_id").reindex(outcomes["customer_id"])
+    outcomes = outcomes.assign(
+        p_untreated=truth["p_churn_untreated_true"].to_numpy(), p_treated=truth["p_churn_treated_true"].to_numpy()
+    )
     groups = measure(outcomes, cfg.effect.min_group_customers, cfg.effect.confidence)
     found = []
     for g in groups:
@@ -117,12 +120,17 @@ def one_run(cfg: Config, scores: pd.DataFrame, bases: list, run: int, planted: b
         for key in ("action", "segment", "value_tier"):
             if g[key] is not None:
                 rows &= outcomes[key].eq(g[key])
-        truth_value = float(np.nanmean(outcomes.loc[rows, "true_effect"])) if planted else 0.0
+        untreated, treated = outcomes.loc[rows, "p_untreated"], outcomes.loc[rows, "p_treated"]
+        truth_value = float(np.nanmean(untreated - treated)) if planted else 0.0
+        relative = 1.0 - float(np.nansum(treated) / np.nansum(untreated)) if planted else 0.0
+        rel_low, rel_high = g.get("churn_relative_reduction_low"), g.get("churn_relative_reduction_high")
         found.append({
             "label": g["label"], "level": g["level"], "estimate": g["churn_reduction"],
             "low": g["churn_reduction_low"], "high": g["churn_reduction_high"], "truth": truth_value,
             "covered": bool(g["churn_reduction_low"] <= truth_value <= g["churn_reduction_high"]),
             "excludes_zero": bool(g["churn_reduction_low"] > 0 or g["churn_reduction_high"] < 0),
+            "relative_truth": relative,
+            "relative_covered": None if rel_low is None else bool(rel_low <= relative <= rel_high),
         })  # fmt: skip
     return found
 
@@ -166,8 +174,12 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     frame = pd.DataFrame(found)
+    frame["relative_measured"] = frame["relative_covered"].notna()
+    frame["relative_covered"] = frame["relative_covered"].fillna(False).astype(bool)
     summary = frame.groupby(["level", "label"]).agg(runs=("run", "size"), covered=("covered", "sum"),
-        excludes_zero=("excludes_zero", "sum"), mean_estimate=("estimate", "mean"), mean_truth=("truth", "mean"))  # fmt: skip
+        excludes_zero=("excludes_zero", "sum"), mean_estimate=("estimate", "mean"), mean_truth=("truth", "mean"),
+        relative_runs=("relative_measured", "sum"), relative_covered=("relative_covered", "sum"),
+        mean_relative_truth=("relative_truth", "mean"))  # fmt: skip
     print(summary.to_string())
     overall = frame[frame["level"] == "all"]
     result = {
