@@ -64,6 +64,21 @@ class PurchaseConfig:
 
 
 @dataclass(frozen=True)
+class CampaignConfig:
+    """``omvald generate --campaign LIST``: the months after a retention list's as-of date, with planted effects.
+
+    ``churn_hazard_cut[action][segment]``: a contacted customer's monthly
+    churn hazard is multiplied by ``1 - cut`` from the first billing cycle
+    after the list's as-of date (control customers and actions or segments
+    not named: no effect). See docs/synthetic.md, "A campaign".
+    """
+
+    months: int = 6
+    seed: int = 1
+    churn_hazard_cut: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class GenerateConfig:
     """Knobs of the synthetic business (see ``omvald.data.generate``)."""
 
@@ -206,6 +221,63 @@ class ScoreConfig:
     risk_tiers: dict[str, float] = field(default_factory=lambda: {"high": 0.3, "medium": 0.1})
     # Buckets the scoring loop walks (None = features.n_buckets); more buckets = less memory.
     chunk_buckets: int | None = None
+    # A customer's value = billed in the last this many months up to the as-of date (omvald.scoring.customer_facts).
+    value_lookback_months: int = 12
+    # ABC analysis: A = the customers who together make this share of the revenue, B the next share, C the rest.
+    value_tiers: dict[str, float] = field(default_factory=lambda: {"A": 0.8, "B": 0.15})
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One retention action of the plan's rule table (``plan.actions``).
+
+    ``channel``: a channel name, or ``preferred`` = the customer's own
+    (``preferred_channel`` in the scores; ``plan.default_channel`` when
+    unknown). ``cost``: money per contacted customer. ``effect``: the share
+    of the customer's churn and phase-out risk the action is assumed to remove
+    (0.2 = one in five), until a measured effect replaces it.
+    """
+
+    channel: str = "preferred"
+    theme: str = ""
+    cost: float = 0.0
+    effect: float = 0.0
+
+
+@dataclass(frozen=True)
+class PlanRule:
+    """A row of the rule table: customers whose driver, segment and value tier match get ``action``.
+
+    An empty list matches anything; the first matching row wins.
+    """
+
+    action: str = ""
+    driver: tuple[str, ...] = ()
+    segment: tuple[str, ...] = ()
+    tier: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    """``omvald plan``: who to contact, how, and the control group (omvald.actions)."""
+
+    # Budget: at most this many contacts and/or this total cost (money); null = no limit of that kind.
+    budget_contacts: int | None = 2000
+    budget_cost: float | None = None
+    holdout_share: float = 0.1
+    holdout_salt: str = "omvald-holdout"
+    default_channel: str = "email"
+    actions: dict[str, ActionSpec] = field(default_factory=dict)
+    rules: tuple[PlanRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class EffectConfig:
+    """``omvald effect``: measured effect of a campaign (omvald.actions.effect)."""
+
+    # A group is measured on its own only with at least this many contacted and this many control customers.
+    min_group_customers: int = 30
+    confidence: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -242,11 +314,14 @@ class Config:
     seed: int = 0
     data: DataConfig = DataConfig()
     generate: GenerateConfig = GenerateConfig()
+    campaign: CampaignConfig = CampaignConfig()
     features: FeatureConfig = FeatureConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     explain: ExplainConfig = ExplainConfig()
     score: ScoreConfig = ScoreConfig()
+    plan: PlanConfig = PlanConfig()
+    effect: EffectConfig = EffectConfig()
     mlflow: MlflowConfig = MlflowConfig()
     spark: SparkConfig = SparkConfig()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

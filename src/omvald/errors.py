@@ -61,3 +61,9 @@ class OutputError(OmvaldError):
     """
 
     exit_code = 5
+
+
+class NotObservableError(OmvaldError):
+    """An outcome is asked for before the data can show it (a campaign measured before its horizon has passed)."""
+
+    exit_code = 6

@@ -262,6 +262,12 @@ def test_spark_scores_equal_run_score_on_the_same_folder(spark, models, tmp_path
     assert got["explained"].sum() == local["n_explained"] > 0
     if explain == "top:7":
         assert local["n_explained"] == 7
+    # the columns of the retention plan: value and its A/B/C tier (cut once from every bucket's values on both
+    # engines), the preferred channel, reasons per driver with their strongest feature
+    assert set(got["value_tier"]) == {"A", "B", "C"} and got["preferred_channel"].notna().any()
+    assert got.loc[got["explained"], "churn_driver_1_feature"].notna().any()
+    assert on_spark["by_value_tier_risk"] == local["by_value_tier_risk"]
+    assert on_spark["value_tiers"] == local["value_tiers"]
     ignore = {"timings_s", "engine", "output"}  # warnings included
     assert {k: v for k, v in on_spark.items() if k not in ignore} == {k: v for k, v in local.items() if k not in ignore}
 

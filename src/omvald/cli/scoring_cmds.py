@@ -140,8 +140,27 @@ def _print_summary(s: ScoreSummary) -> None:
     table.add_section()
     table.add_row("all", "", f"{s.n_scored:,}", f"{s.n_contactable:,}", f"{s.revenue_at_risk:,.0f}")
     console.print(table)
+    console.print(tier_risk_table(s))
     console.print(
         f"explained ({s.explain_policy}): {s.n_explained:,} of {s.n_scored:,}; "
         f"revenue at risk {s.revenue_at_risk:,.0f} (contactable {s.revenue_at_risk_contactable:,.0f}); "
         f"models: {s.models}"
     )
+
+
+def tier_risk_table(s: ScoreSummary) -> Table:
+    """The value tier x risk tier matrix: per cell customers, revenue at risk and contactable customers."""
+    months = s.value_tiers.get("lookback_months")
+    table = Table(
+        title=f"value tier (revenue over {months} months) x risk tier: customers / revenue at risk / contactable"
+    )
+    risks = list(next(iter(s.by_value_tier_risk.values()), {}))
+    table.add_column("value tier")
+    table.add_column("revenue", justify="right")
+    for risk in risks:
+        table.add_column(risk, justify="right")
+    for tier, cells in s.by_value_tier_risk.items():
+        revenue = sum(cell["revenue"] for cell in cells.values())
+        row = [f"{c['customers']:,} / {c['revenue_at_risk']:,.0f} / {c['contactable']:,}" for c in cells.values()]
+        table.add_row(tier, f"{revenue:,.0f}", *row)
+    return table

@@ -41,7 +41,14 @@ import pyarrow.parquet as pq
 
 from omvald.config import Config, FeatureConfig, GenerateConfig
 from omvald.data import generate_truth_purchases, generate_truth_subscription
-from omvald.data.generate_customers import Calendar, customer_ids, customers_table, draw_customers, plan_order
+from omvald.data.generate_customers import (
+    Calendar,
+    Customers,
+    customer_ids,
+    customers_table,
+    draw_customers,
+    plan_order,
+)
 from omvald.data.generate_purchase_steps import Mechanisms
 from omvald.data.generate_purchases import (
     PURCHASE_BUSINESSES,
@@ -52,7 +59,15 @@ from omvald.data.generate_purchases import (
     season_clock,
     simulate_purchases,
 )
-from omvald.data.generate_sim import CHANNELS, CHURN_DRIVERS, DIRECTIONS, EVENTS, PHASE_OUT_DRIVERS, simulate
+from omvald.data.generate_sim import (
+    CHANNELS,
+    CHURN_DRIVERS,
+    DIRECTIONS,
+    EVENTS,
+    PHASE_OUT_DRIVERS,
+    SimResult,
+    simulate,
+)
 from omvald.errors import ConfigError
 from omvald.io import atomic_path
 
@@ -116,9 +131,26 @@ def generate_chunk(cfg: GenerateConfig, seed: int, chunk: int, features: Feature
     cust = draw_customers(cfg, cal, rng, first, n)
     sim = simulate(cfg, cal, cust, outages, rng, record=features is not None)
     ids = customer_ids(first, n, width=max(7, len(str(cfg.n_customers))))
+    billing, touchpoints, truth = subscription_tables(cfg, cust, sim, ids)
+    probabilities = None
+    if features is not None:
+        rows = generate_truth_subscription.subscription_probabilities(cfg, cal, cust, sim, features)
+        probabilities = rows.table(ids, generate_truth_subscription.DRIVERS)
+    customers = customers_table(cfg, cust, ids, churn_dates(sim), rng)
+    return ChunkTables(customers, billing, touchpoints, truth, probabilities)
+
+
+def churn_dates(sim: SimResult) -> np.ndarray:
+    """The customers' churn dates (``NaT`` = still a customer at the end of data)."""
     churn_date = sim.churn_day.astype("datetime64[D]")
     churn_date[sim.churn_day < 0] = np.datetime64("NaT")
+    return churn_date
 
+
+def subscription_tables(
+    cfg: GenerateConfig, cust: Customers, sim: SimResult, ids: pa.Array
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """The ``billing`` and ``touchpoints`` tables and the ground truth of a simulated chunk, sorted by customer."""
     b = sim.billing
     order = np.lexsort((b["date"], b["cust"]))
     billing = pa.table(
@@ -156,11 +188,7 @@ def generate_chunk(cfg: GenerateConfig, seed: int, chunk: int, features: Feature
             "phase_out_driver": _labels(sim.phase_out_driver, PHASE_OUT_DRIVERS),
         }
     )
-    probabilities = None
-    if features is not None:
-        rows = generate_truth_subscription.subscription_probabilities(cfg, cal, cust, sim, features)
-        probabilities = rows.table(ids, generate_truth_subscription.DRIVERS)
-    return ChunkTables(customers_table(cfg, cust, ids, churn_date, rng), billing, touchpoints, truth, probabilities)
+    return billing, touchpoints, truth
 
 
 def _purchase_chunk(cfg: GenerateConfig, seed: int, chunk: int, features: FeatureConfig | None) -> ChunkTables:
@@ -200,7 +228,7 @@ def generate_business(cfg: GenerateConfig, seed: int, features: FeatureConfig | 
     return {name: pa.concat_tables([getattr(c, name) for c in chunks]).to_pandas() for name in names}
 
 
-class _TableSink:
+class TableSink:
     """Streams chunks of one table into a Parquet or CSV file."""
 
     def __init__(self, path: Path, fmt: str) -> None:
@@ -245,11 +273,11 @@ def run_generate(
     with contextlib.ExitStack() as stack:
         tmp_dir = stack.enter_context(atomic_path(out_dir))
         tmp_dir.mkdir()
-        sinks = {name: _TableSink(tmp_dir / f"{name}.{fmt}", fmt) for name in TABLES}
-        sinks["truth"] = _TableSink(stack.enter_context(atomic_path(truth_path)), _format_of(truth_path))
+        sinks = {name: TableSink(tmp_dir / f"{name}.{fmt}", fmt) for name in TABLES}
+        sinks["truth"] = TableSink(stack.enter_context(atomic_path(truth_path)), _format_of(truth_path))
         if probabilities_path is not None:
             tmp_probabilities = stack.enter_context(atomic_path(probabilities_path))
-            sinks["probabilities"] = _TableSink(tmp_probabilities, _format_of(probabilities_path))
+            sinks["probabilities"] = TableSink(tmp_probabilities, _format_of(probabilities_path))
         with contextlib.ExitStack() as writers:
             for sink in sinks.values():
                 writers.callback(sink.close)

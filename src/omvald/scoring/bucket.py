@@ -33,10 +33,11 @@ from omvald.features.build import build_features
 from omvald.features.spec import BucketTables
 from omvald.scoring import score as sc
 from omvald.scoring.clock import PhaseClock
+from omvald.scoring.customer_facts import customer_facts
 from omvald.scoring.plan import ScoringModels, ScoringPlan, empty_table_columns
 from omvald.scoring.select import select_for_explanation, top_n_positions
 
-REASON_COLUMNS = [c for c in sc.OUTPUT_COLUMNS if c not in sc.SCORE_COLUMNS]
+REASON_COLUMNS = sc.REASON_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class BucketResult:
     candidates: pd.DataFrame | None = None
 
     def rows(self) -> pd.DataFrame:
-        """One frame of :data:`omvald.scoring.score.OUTPUT_COLUMNS` (how a Spark task returns its bucket)."""
+        """One frame of :data:`omvald.scoring.score.ROW_COLUMNS` (how a Spark task returns its bucket)."""
         return assemble(self.scores, [self.reasons])
 
     @classmethod
@@ -95,6 +96,14 @@ def score_bucket(
         return _empty_result()
     clock.enter("predict")
     feats = feats.reset_index(drop=True)
+    facts = customer_facts(
+        tables.customers,
+        tables.billing,
+        tables.touchpoints,
+        plan.as_of,
+        value_months=plan.value_months,
+        channel_days=plan.features.lookback_days,
+    )
     scores = sc.score_features(
         feats,
         models.churn,
@@ -103,6 +112,7 @@ def score_bucket(
         horizon_days=plan.features.horizon_days,
         phase_out_drop=plan.features.phase_out_drop,
         risk_tiers=plan.risk_tiers,
+        facts=facts,
     )
     policy = plan.policy
     if policy.is_global and defer_top:
@@ -165,6 +175,8 @@ def with_empty_table_columns(tables: BucketTables, empty_tables: tuple[str, ...]
 def assemble(scores: pd.DataFrame, reason_parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Scores with reason columns (empty for customers not explained), sorted by ``customer_id``.
 
+    Columns: :data:`omvald.scoring.score.ROW_COLUMNS`.
+
     ``reason_parts`` are reason frames indexed by ``customer_id``; a
     customer is ``explained`` when one of them holds their row.
     """
@@ -183,7 +195,7 @@ def assemble(scores: pd.DataFrame, reason_parts: list[pd.DataFrame]) -> pd.DataF
     reasons = reasons.reset_index(drop=True)
     out = pd.concat([scores, reasons], axis=1)
     out["explained"] = np.asarray(explained, dtype=bool)
-    return out[sc.OUTPUT_COLUMNS]
+    return out[sc.ROW_COLUMNS]
 
 
 def _no_reasons() -> pd.DataFrame:

@@ -25,10 +25,12 @@ import pandas as pd
 
 from omvald.errors import ConfigError, DataContractError
 from omvald.io import write_json, write_table
+from omvald.scoring import score as sc
 from omvald.scoring.bucket import BucketResult, assemble, explain_rows
 from omvald.scoring.clock import PhaseClock
 from omvald.scoring.plan import ScoringModels, ScoringPlan
 from omvald.scoring.select import top_n_positions
+from omvald.scoring.value_tiers import tier_risk_matrix, value_cuts, value_tier
 
 # top:N: the run's top N are explained at the end in chunks of this many rows (bounds TreeSHAP's memory).
 REASON_CHUNK = 50_000
@@ -88,7 +90,14 @@ def merge_results(plan: ScoringPlan, models: ScoringModels, merged: ScoredBucket
             for start in range(0, len(pending), REASON_CHUNK):
                 reasons.append(explain_rows(pending.iloc[start : start + REASON_CHUNK], plan, models))
     clock.enter("write")
-    return assemble(scores, reasons)
+    return with_value_tiers(assemble(scores, reasons), plan)
+
+
+def with_value_tiers(result: pd.DataFrame, plan: ScoringPlan) -> pd.DataFrame:
+    """``result`` with ``value_tier`` (A/B/C from the run's cuts), columns :data:`omvald.scoring.score.OUTPUT_COLUMNS`."""
+    cuts = value_cuts(result["value"].to_numpy(dtype=float), plan.value_tiers)
+    out = result.assign(value_tier=pd.Series(value_tier(result["value"].to_numpy(), cuts), dtype="str"))
+    return out[sc.OUTPUT_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,12 @@ class ScoreSummary(Mapping[str, Any]):
     Reads as the JSON it is written as (``summary["n_scored"]``,
     :meth:`as_json`). ``by_tier_segment`` is ``{tier: {segment: {customers,
     revenue_at_risk, contactable}}}``, tiers highest risk first.
+    ``value_revenue`` is the customers' revenue over the value lookback;
+    ``value_tiers`` says how the A/B/C tiers were cut (``lookback_months``,
+    ``shares``, ``cuts``: the lowest value of an A and of a B customer) and
+    ``by_value_tier_risk`` is the tier x risk matrix ``{A|B|C: {risk tier:
+    {customers, revenue, revenue_at_risk, contactable}}}`` (every cell, its
+    sums are the scored totals).
     ``engine`` is written for Spark runs only (the local summary's format
     predates it).
     """
@@ -114,6 +129,9 @@ class ScoreSummary(Mapping[str, Any]):
     mean_p_churn: float
     mean_p_phase_out: float | None
     by_tier_segment: dict[str, dict[str, dict[str, float]]]
+    value_revenue: float
+    value_tiers: dict[str, Any]
+    by_value_tier_risk: dict[str, dict[str, dict[str, float]]]
     warnings: list[str]
     timings_s: dict[str, float]
     input: str
@@ -168,6 +186,12 @@ def summarize(
             "contactable": int(row.contactable),
         }
     contactable = result["contactable"]
+    cuts = value_cuts(result["value"].to_numpy(dtype=float), plan.value_tiers)
+    warnings = list(plan.warnings)
+    if cuts.total <= 0:
+        warnings.append(
+            f"no customer was billed in the {plan.value_months} months before {plan.as_of}: every value tier is C"
+        )
     return ScoreSummary(
         as_of=plan.as_of,
         explain_policy=str(plan.policy),
@@ -181,7 +205,10 @@ def summarize(
         mean_p_churn=round(float(result["p_churn"].mean()), 6),
         mean_p_phase_out=None if result["p_phase_out"].isna().all() else round(float(result["p_phase_out"].mean()), 6),
         by_tier_segment=table,
-        warnings=list(plan.warnings),
+        value_revenue=round(float(cuts.total), 2),
+        value_tiers={"lookback_months": plan.value_months, "shares": dict(plan.value_tiers), "cuts": cuts.as_json()},
+        by_value_tier_risk=tier_risk_matrix(result, plan.tier_order),
+        warnings=warnings,
         timings_s=timings,
         input=plan.source,
         output=str(output),

@@ -27,7 +27,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from omvald.features.facts import AttributeFacts, attribute_meta
 from omvald.features.registry import all_specs
 from omvald.features.spec import FeatureSpec
 from omvald.scoring.select import ExplainPolicy
+from omvald.scoring.value_tiers import check_shares
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,8 @@ class ScoringPlan:
     reason sentences; ``empty_tables`` have no rows in the whole input, so
     every bucket gives them all optional columns; ``source`` is the input
     folder (messages, summary); ``warnings`` are the input's data warnings.
+    ``value_months`` is the value lookback and ``value_tiers`` the A/B
+    revenue shares (:mod:`omvald.scoring.value_tiers`).
     """
 
     as_of: dt.date
@@ -142,6 +145,8 @@ class ScoringPlan:
     n_buckets: int
     source: str
     warnings: tuple[str, ...] = ()
+    value_months: int = 12
+    value_tiers: dict[str, float] = field(default_factory=lambda: {"A": 0.8, "B": 0.15})
 
     @property
     def tier_order(self) -> list[str]:
@@ -172,6 +177,9 @@ def plan_scoring(
     parameters fitted on the whole input at the as-of date (the BG/NBD fit,
     ``{"btyd": ...}``, see :func:`population_fit`).
     """
+    check_shares(cfg.score.value_tiers)
+    if cfg.score.value_lookback_months < 1:
+        raise ConfigError(f"score.value_lookback_months: must be >= 1, got {cfg.score.value_lookback_months}")
     empty = tuple(t for t in FILLABLE_TABLES if int(meta.get("rows", {}).get(t, 1)) == 0)
     feature_meta = whole_input_facts(meta, attributes, empty, population)
     return ScoringPlan(
@@ -185,6 +193,8 @@ def plan_scoring(
         n_buckets=scoring_buckets(cfg),
         source=source,
         warnings=tuple(str(w) for w in warnings),
+        value_months=cfg.score.value_lookback_months,
+        value_tiers=dict(cfg.score.value_tiers),
     )
 
 

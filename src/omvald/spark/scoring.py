@@ -15,7 +15,7 @@ the input read and validated by Spark:
    unpickles them once, not once per bucket. With ``top:N`` each task
    explains its own best N (``defer_top=False``: the work stays in the
    tasks); the finisher keeps the reasons of the run's top N;
-3. finish: the scored rows (one per customer, ~40 columns) are collected to
+3. finish: the scored rows (one per customer, ~50 columns) are collected to
    the driver as Arrow and go through :func:`omvald.scoring.finish.finish_scoring`,
    so the output file and summary are the local engine's, data warnings
    included.
@@ -50,7 +50,10 @@ log = logging.getLogger(__name__)
 
 
 def output_schema() -> pa.Schema:
-    """Arrow schema of :data:`omvald.scoring.score.OUTPUT_COLUMNS` (reason values are text)."""
+    """Arrow schema of :data:`omvald.scoring.score.ROW_COLUMNS`, a task's rows (reason values are text).
+
+    The value tier is not among them: the finisher cuts it from every customer's value.
+    """
     types = {
         "customer_id": pa.string(),
         "as_of": pa.date32(),
@@ -60,10 +63,10 @@ def output_schema() -> pa.Schema:
         "explained": pa.bool_(),
     }
     fields = []
-    for name in sc.OUTPUT_COLUMNS:
+    for name in sc.ROW_COLUMNS:
         if name in types:
             fields.append(pa.field(name, types[name]))
-        elif name.startswith(("p_", "monthly_", "revenue_")) or name.endswith("_contribution"):
+        elif name == "value" or name.startswith(("p_", "monthly_", "revenue_")) or name.endswith("_contribution"):
             fields.append(pa.field(name, pa.float64()))
         else:  # driver names, driver values as text, reason sentences
             fields.append(pa.field(name, pa.string()))
