@@ -206,6 +206,16 @@ class ScoreConfig:
     risk_tiers: dict[str, float] = field(default_factory=lambda: {"high": 0.3, "medium": 0.1})
     # Buckets the scoring loop walks (None = features.n_buckets); more buckets = less memory.
     chunk_buckets: int | None = None
+    # Population stability index of a feature, driver or score vs the training reference: above
+    # drift_warn it is listed, above drift_alert flagged as a large shift (omvald.scoring.drift).
+    drift_warn: float = 0.1
+    drift_alert: float = 0.25
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    # `omvald monitor`: a realized ROC AUC this much below the training-time one is flagged.
+    max_auc_drop: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -247,6 +257,7 @@ class Config:
     evaluate: EvaluateConfig = EvaluateConfig()
     explain: ExplainConfig = ExplainConfig()
     score: ScoreConfig = ScoreConfig()
+    monitor: MonitorConfig = MonitorConfig()
     mlflow: MlflowConfig = MlflowConfig()
     spark: SparkConfig = SparkConfig()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

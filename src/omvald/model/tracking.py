@@ -8,7 +8,9 @@ pipeline. Each model is logged as a pyfunc returning calibrated
 probabilities and registered as a new version with alias ``candidate``;
 ``omvald promote`` moves ``champion``. The pyfunc is the scoring fit (what
 ``omvald score`` uses); the holdout fit (the one evaluated) is an extra
-artifact of the same version, ``holdout``, which promote compares.
+artifact of the same version, ``holdout``, which promote compares, and so is
+the training reference, ``reference`` (``models/reference.json``), which
+drift at scoring time compares with.
 """
 
 from __future__ import annotations
@@ -94,6 +96,9 @@ class OmvaldModelWrapper(mlflow.pyfunc.PythonModel):
         # versions registered before the refit existed have no holdout fit: their one model was evaluated
         holdout = context.artifacts.get("holdout")
         self.holdout = joblib.load(holdout) if holdout else None
+        # versions registered before drift existed have no training reference: scoring then skips drift
+        reference = context.artifacts.get("reference")
+        self.reference = read_json(reference) if reference else None
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         p = self.model.predict_proba(model_input)[:, 1]
@@ -109,6 +114,7 @@ class ModelToLog:
     path: Path
     example: pd.DataFrame
     holdout_path: Path | None = None
+    reference_path: Path | None = None
     params: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -164,7 +170,11 @@ def _log_model(ctx: TrackingContext, item: ModelToLog) -> dict[str, Any]:
     model_info = mlflow.pyfunc.log_model(
         name=item.target,
         python_model=OmvaldModelWrapper(column),
-        artifacts={"model": str(item.path), **({"holdout": str(item.holdout_path)} if item.holdout_path else {})},
+        artifacts={
+            "model": str(item.path),
+            **({"holdout": str(item.holdout_path)} if item.holdout_path else {}),
+            **({"reference": str(item.reference_path)} if item.reference_path else {}),
+        },
         signature=_signature(example, output),
         input_example=example.head(5),
         pip_requirements=_requirements(),

@@ -40,6 +40,8 @@ from omvald.errors import ConfigError, ModelError
 from omvald.features.facts import AttributeFacts, attribute_meta
 from omvald.features.registry import all_specs
 from omvald.features.spec import FeatureSpec
+from omvald.io import read_json
+from omvald.model.reference import REFERENCE_FILE, Reference
 from omvald.scoring.select import ExplainPolicy
 
 log = logging.getLogger(__name__)
@@ -58,12 +60,16 @@ class ScoringModels:
     """The two estimators of a run, loaded once; ``phase_out`` is None when training skipped it.
 
     ``source`` says where they came from (the models folder or the
-    ``models:/`` URI) for the summary.
+    ``models:/`` URI) for the summary. ``reference`` is the training
+    reference drift compares with (:mod:`omvald.model.reference`), or None
+    with the reason in ``reference_missing``.
     """
 
     churn: Any
     phase_out: Any | None
     source: str
+    reference: Reference | None = None
+    reference_missing: str | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -95,7 +101,8 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
             if not path.exists():
                 raise ModelError(f"{path}: model not found; run `omvald train` or pass --models-dir / --model-uri.")
             models.append(joblib.load(path))
-        return ScoringModels(models[0], models[1], str(models_dir))
+        reference, missing = _reference(models_dir / REFERENCE_FILE)
+        return ScoringModels(models[0], models[1], str(models_dir), reference, missing)
     from omvald.model.tracking import REGISTERED_NAMES, load_pyfunc
 
     match = MODELS_URI.match(model_uri)
@@ -107,7 +114,7 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
     uris = {t: f"models:/{REGISTERED_NAMES[t]}@{match['alias']}" for t in ("churn", "phase_out")}
     if tracking_uri is None:
         raise ConfigError("--model-uri needs an MLflow tracking URI (mlflow.tracking_uri or MLFLOW_TRACKING_URI)")
-    models = []
+    models, references = [], []
     for uri in uris.values():
         try:
             pyfunc = load_pyfunc(uri, tracking_uri)
@@ -115,7 +122,18 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
             raise ModelError(f"cannot load {uri} from {tracking_uri}: {exc}") from exc
         # The pyfunc wrapper only returns probabilities; reason codes need the estimator inside.
         models.append(pyfunc.unwrap_python_model().model)
-    return ScoringModels(models[0], models[1], model_uri)
+        references.append(getattr(pyfunc.unwrap_python_model(), "reference", None))
+    if references[0] is None:
+        return ScoringModels(*models, model_uri, None, f"{uris['churn']} has no training reference (registered "
+                             "before drift existed): drift is not measured; retrain to get one")  # fmt: skip
+    return ScoringModels(models[0], models[1], model_uri, Reference.from_json(references[0]))
+
+
+def _reference(path: Path) -> tuple[Reference | None, str | None]:
+    """The training reference beside the models, or None and why not."""
+    if not path.exists():
+        return None, f"{path} not found (models trained before drift existed): drift is not measured; retrain"
+    return Reference.from_json(read_json(path)), None
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -129,7 +147,8 @@ class ScoringPlan:
     takes (see :func:`whole_input_facts`); ``specs`` describe features in
     reason sentences; ``empty_tables`` have no rows in the whole input, so
     every bucket gives them all optional columns; ``source`` is the input
-    folder (messages, summary); ``warnings`` are the input's data warnings.
+    folder (messages, summary); ``warnings`` are the input's data warnings;
+    ``drift_warn`` / ``drift_alert`` the PSI thresholds (``score.drift_*``).
     """
 
     as_of: dt.date
@@ -142,6 +161,8 @@ class ScoringPlan:
     n_buckets: int
     source: str
     warnings: tuple[str, ...] = ()
+    drift_warn: float = 0.1
+    drift_alert: float = 0.25
 
     @property
     def tier_order(self) -> list[str]:
@@ -185,6 +206,8 @@ def plan_scoring(
         n_buckets=scoring_buckets(cfg),
         source=source,
         warnings=tuple(str(w) for w in warnings),
+        drift_warn=cfg.score.drift_warn,
+        drift_alert=cfg.score.drift_alert,
     )
 
 
