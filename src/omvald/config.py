@@ -64,6 +64,26 @@ class PurchaseConfig:
 
 
 @dataclass(frozen=True)
+class ShiftConfig:
+    """A change in the subscription business partway through (``generate.shift``), for drift and monitoring.
+
+    Off while ``month`` is null: the business is then exactly the one without
+    this section. From the first day of ``month`` (months after the start):
+    a cheap competitor plan adds ``competitor_churn`` to the monthly churn
+    hazard of passive customers who pay more than 10% above the list price
+    (churn driver ``competitor`` in the ground truth), list prices and so every
+    invoice change by ``billing_change`` (0.1 = 10% more), and a share
+    ``new_channel_share`` of inbound contacts and complaints come through a
+    new channel, ``social``.
+    """
+
+    month: int | None = None
+    competitor_churn: float = 0.0
+    billing_change: float = 0.0
+    new_channel_share: float = 0.0
+
+
+@dataclass(frozen=True)
 class GenerateConfig:
     """Knobs of the synthetic business (see ``omvald.data.generate``)."""
 
@@ -134,6 +154,7 @@ class GenerateConfig:
     # Which business: the subscription company above, or a purchase-only one (``purchases``).
     business: str = "subscription"
     purchases: PurchaseConfig = PurchaseConfig()
+    shift: ShiftConfig = ShiftConfig()
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ def test_chi2_drops_bins_empty_on_both_sides():
 
 def test_numeric_edges_give_zero_heavy_values_one_bin_for_the_zeros():
     values = [0, 0, 0, 0, 0, 0, 1, 2, 3, 4, np.nan]
-    assert numeric_edges(values) == (0.0, 1.0, 2.0, 3.0)
+    assert numeric_edges(values) == pytest.approx((0.0, 1.0, 2.0, 3.0), abs=1e-8)  # each a hair above the value
     binning = Binning("x", "numeric", numeric_edges(values))
     # up to 0, (0, 1], (1, 2], (2, 3], above 3, missing
     assert bin_counts(values, binning).tolist() == [6, 1, 1, 1, 1, 1]
@@ -70,8 +70,18 @@ def test_numeric_edges_give_zero_heavy_values_one_bin_for_the_zeros():
 
 def test_a_flag_gets_two_bins_and_values_beyond_training_land_in_the_empty_top_bin():
     edges = numeric_edges([0] * 7 + [1] * 3)
-    assert edges == (0.0, 1.0)
+    assert edges == pytest.approx((0.0, 1.0), abs=1e-8)
     assert bin_counts([0, 1, 1, 5, None], Binning("flag", "numeric", edges)).tolist() == [1, 2, 1, 1]
+
+
+def test_one_value_computed_two_ways_stays_in_one_bin():
+    # 1 / 1.01 - 1 in % from two prices: equal but for the last bits (the default business's loyalty gap)
+    a, b = -0.9900990099010021, -0.990099009900991
+    training = [a] * 30 + [b] * 30 + [0.0] * 20 + [5.0] * 20
+    binning = Binning("gap", "numeric", numeric_edges(training))
+    assert len(binning.edges) == 3  # the cluster, 0 and 5
+    assert bin_counts(training, binning).tolist() == [60, 20, 20, 0, 0]
+    assert bin_counts([a, b, -0.99009900990099], binning).tolist() == [3, 0, 0, 0, 0]  # noise on either side
 
 
 def test_categories_keep_the_most_frequent_levels_and_pool_rare_and_unseen_ones():

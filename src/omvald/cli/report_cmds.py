@@ -32,12 +32,16 @@ def report(
         Path, typer.Option("--score-summary", help="Summary written by score.")
     ] = _D.score_summary,
     models: Annotated[Path, typer.Option("--models", help="split.json and run.json (MLflow run).")] = _D.models,
+    drift: Annotated[Path, typer.Option("--drift", help="Drift file written by score.")] = _D.drift,
+    monitor: Annotated[
+        Path | None, typer.Option("--monitor", help="Realized metrics written by `omvald monitor` (optional).")
+    ] = None,
 ) -> None:
     """Write the run report (one offline HTML page), reports/nps.csv and nps.png; log them to the MLflow run."""
     from omvald.reports.stage import run_report
 
     cfg = load_params(params)
-    paths = ReportPaths(interim, features, metrics, plots, explain, profile, score_summary, models)
+    paths = ReportPaths(interim, features, metrics, plots, explain, profile, score_summary, models, drift, monitor)
     result = run_report(cfg, paths, out, tracking_uri=resolve_tracking_uri(cfg.mlflow, os.environ))
     for part, reason in result["missing"].items():
         console.print(f"[yellow]note:[/] {part} not available: {reason}", highlight=False)

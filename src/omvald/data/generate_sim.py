@@ -19,10 +19,14 @@ import numpy as np
 from omvald.config import GenerateConfig
 from omvald.data.generate_customers import Calendar, Customers
 
-CHANNELS = ["invoice", "email", "app", "web", "phone", "chat"]
+CHANNELS = ["invoice", "email", "app", "web", "phone", "chat", "social"]  # social: only with generate.shift
 EVENTS = ["sent", "opened", "clicked", "login", "contact", "complaint", "survey", "nps", "downgrade_request"]
 DIRECTIONS = ["inbound", "outbound"]
-CHURN_DRIVERS = ["baseline", "price_shock", "loyalty_gap", "complaint", "satisfaction", "binding_end", "phase_out"]
+CHURN_DRIVERS = [
+    "baseline", "price_shock", "loyalty_gap", "complaint", "satisfaction", "binding_end", "phase_out",
+    "competitor",  # only with generate.shift (its hazard row exists only then)
+]  # fmt: skip
+PHASE_OUT_ROW = CHURN_DRIVERS.index("phase_out")
 PHASE_OUT_DRIVERS = ["baseline", "price_shock", "loyalty_gap", "satisfaction"]
 _CH = {c: i for i, c in enumerate(CHANNELS)}
 _EV = {e: i for i, e in enumerate(EVENTS)}
@@ -119,8 +123,12 @@ def simulate(
     po_driver = np.full(n, -1, np.int8)
     bill, touch = _Rows(), _Rows()
     paths = _empty_paths(cal.months, n) if record else None
+    shift = cfg.shift
+    # Price-sensitive passive customers: those a cheap competitor plan lures once the shift starts.
+    lured = np.where(passive, shift.competitor_churn, 0.0)
 
     for m in range(cal.months):
+        shifted = shift.month is not None and m >= shift.month
         live = (cust.signup_month <= m) & ~churned
         idx = np.flatnonzero(live)
         tenure = m - cust.signup_month
@@ -132,6 +140,8 @@ def simulate(
         if m > 0 and cal.is_january(m):  # list prices rise a little; existing customers' bills do not
             list_factor *= 1 + cfg.list_price_growth
             ratio = np.where(cust.signup_month < m, ratio / (1 + cfg.list_price_growth), ratio)
+        if shift.month is not None and m == shift.month:  # a new price list: every invoice changes with it
+            list_factor *= 1 + shift.billing_change
         # Phase-out decided last cycle: one plan down at today's list price, maybe one product fewer.
         start_po = live & (since_po == 1)
         plan = np.where(start_po, np.maximum(plan - 1, 0), plan)
@@ -181,21 +191,23 @@ def simulate(
         at_binding_end = (
             (cust.binding_months > 0) & (tenure >= cust.binding_months) & (tenure < cust.binding_months + 3)
         )
-        hazard = np.stack(
-            [
-                np.where(passive, cfg.churn_base_passive, cfg.churn_base_active),
-                np.where(passive, cfg.churn_price_shock_passive, cfg.churn_price_shock_active) * shock,
-                cfg.churn_loyalty_gap * gap * react,
-                cfg.churn_complaint * complaints * react,
-                cfg.churn_satisfaction * unhappy * react,
-                np.where(at_binding_end, cfg.churn_binding_end, 0.0),
-                np.where((since_po >= 1) & (since_po <= cfg.phase_out_months), cfg.churn_phase_out, 0.0),
-            ]
-        )
+        components = [
+            np.where(passive, cfg.churn_base_passive, cfg.churn_base_active),
+            np.where(passive, cfg.churn_price_shock_passive, cfg.churn_price_shock_active) * shock,
+            cfg.churn_loyalty_gap * gap * react,
+            cfg.churn_complaint * complaints * react,
+            cfg.churn_satisfaction * unhappy * react,
+            np.where(at_binding_end, cfg.churn_binding_end, 0.0),
+            np.where((since_po >= 1) & (since_po <= cfg.phase_out_months), cfg.churn_phase_out, 0.0),
+        ]
+        if shift.month is not None:  # without a shift the hazard (and so the business) is exactly as before
+            components.append(np.where(shifted & (gap > 0), lured, 0.0))
+        hazard = np.stack(components)
         damping = np.where(tenure < cust.binding_months, cfg.binding_damping, 1.0)
         hazard *= damping  # leaving early costs a fee
         if paths is not None:
-            paths.churn_rest[m] = np.where(first_cycle, 0.0, hazard[:-1].sum(axis=0))
+            rest = hazard[[i for i in range(len(hazard)) if i != PHASE_OUT_ROW]]
+            paths.churn_rest[m] = np.where(first_cycle, 0.0, rest.sum(axis=0))
             paths.phase_out_churn[m] = cfg.churn_phase_out * damping
             paths.driver[m] = hazard.argmax(axis=0)
             paths.amount[m], paths.plan[m], paths.products[m] = amount, plan, products
@@ -243,8 +255,9 @@ def simulate(
         )
         contact_rate = np.where(passive, cfg.contact_rate_passive, cfg.contact_rate_active * cust.engagement)
         contacts = np.where(live, rng.poisson(contact_rate), 0) + (hit & ~passive & (rng.random(n) < 0.3))
-        events.spread(contacts, ["phone", "chat"], "contact", _IN)
-        events.spread(complaint.astype(np.int64), ["phone", "chat"], "complaint", _IN)
+        social = shift.new_channel_share if shifted else 0.0
+        events.spread(contacts, ["phone", "chat"], "contact", _IN, new_channel_share=social)
+        events.spread(complaint.astype(np.int64), ["phone", "chat"], "complaint", _IN, new_channel_share=social)
         surveys = events.spread((live & (rng.random(n) < cfg.survey_rate)).astype(np.int64), "email", "survey", _OUT)
         answer_share = np.where(passive, cfg.answer_share_passive, cfg.answer_share_active)
         events.follow(surveys, answer_share, "email", "nps", _IN, score=satisfaction)
@@ -289,13 +302,23 @@ class _CycleEvents:
     def __init__(self, rows: _Rows, rng: np.random.Generator, lo: np.ndarray, span: np.ndarray) -> None:
         self.rows, self.rng, self.lo, self.span = rows, rng, lo, np.maximum(span, 1)
 
-    def spread(self, counts: np.ndarray, channel: str | list[str], event: str, direction: int) -> tuple:
-        """``counts[i]`` events for customer ``i`` at random moments of their window; returns (cust, stamp)."""
+    def spread(
+        self,
+        counts: np.ndarray,
+        channel: str | list[str],
+        event: str,
+        direction: int,
+        new_channel_share: float = 0.0,
+    ) -> tuple:
+        """``counts[i]`` events for customer ``i`` at random moments of their window; returns (cust, stamp).
+
+        ``new_channel_share`` of them (drawn only when above 0) come through ``social`` instead.
+        """
         cust = np.repeat(np.arange(len(counts)), counts)
         k = len(cust)
         day = self.lo[cust] + (self.rng.random(k) * self.span[cust]).astype(np.int64)
         stamp = day * SECONDS_PER_DAY + self.rng.integers(7 * 3600, 22 * 3600, k)
-        self.at(cust, stamp, channel, event, direction)
+        self.at(cust, stamp, channel, event, direction, new_channel_share=new_channel_share)
         return cust, stamp
 
     def follow(
@@ -331,12 +354,15 @@ class _CycleEvents:
         event: str,
         direction: int,
         value: np.ndarray | None = None,
+        new_channel_share: float = 0.0,
     ) -> None:
         k = len(cust)
         if isinstance(channel, str):
             codes = np.full(k, _CH[channel], np.int8)
         else:
             codes = np.array([_CH[c] for c in channel], np.int8)[self.rng.integers(0, len(channel), k)]
+        if new_channel_share > 0:
+            codes = np.where(self.rng.random(k) < new_channel_share, np.int8(_CH["social"]), codes)
         self.rows.add(
             cust=cust,
             stamp=stamp,

@@ -21,23 +21,26 @@ def reference_of(
 ) -> dict[str, Any]:
     """``reference.json`` (:mod:`omvald.model.reference`): what drift at scoring time compares with.
 
-    Features: every row the scoring model learned from (all labelled rows
-    after the refit; the training window with ``train.refit: false``).
-    Scores: the scoring model on the test window, the latest labelled
-    dates: the model a scoring run uses, on its most recent population
-    (docs/monitoring.md says why).
+    Features and scores of the **test window**: the latest labelled as-of
+    dates (or, without an out-of-time split, the held-out customers), scored
+    by the scoring model. That is the period whose accuracy ``evaluate``
+    measured, and the latest the refit learned from; drift against it asks
+    "are this run's customers like those we know the model's accuracy on?".
+    A reference pooled over every training date drifts with every trend of
+    the business, and the holdout fit's calibrated scores are distributed
+    differently from the scoring model's even on the same rows
+    (docs/monitoring.md has the measurements).
     """
-    learned = frame if cfg.train.refit else frame.loc[split.mask(frame, "train")]
     test = frame.loc[split.mask(frame, "test")]
     about = {
-        "features_from": "every labelled row the scoring model learned from",
-        "feature_dates": _date_range(learned["as_of"]),
-        "scores_from": "the scoring model on the test window",
-        "score_dates": _date_range(test["as_of"]),
+        "rows_from": "the test window: the latest labelled as-of dates (the period evaluate measured)",
+        "as_of_dates": _date_range(test["as_of"]),
+        "scores_from": "the scoring model (omvald score's) on the same rows",
+        "split_step": split.step,
     }
     drivers = {f["name"]: f.get("driver") or f["name"] for f in fs.registry}
     scoring = {t: pair[SCORING] for t, pair in models.items()}
-    return training_reference(learned, test, fs.features, fs.categorical, drivers, scoring, about)
+    return training_reference(test, test, fs.features, fs.categorical, drivers, scoring, about)
 
 
 def _date_range(as_of: pd.Series) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from omvald.model.split import CUSTOMER, STEP_CUSTOMER, STEP_TIME, STEP_TIME_TEST
+from omvald.reports.drift_section import drift_section, monitor_section
 from omvald.reports.gather import TARGET_LABELS, ReportInputs, TargetResults
 
 SECTIONS = {
@@ -32,6 +33,8 @@ SECTIONS = {
     "segments": "Active vs passive customers",
     "nps": "NPS trend",
     "scoring": "Latest scoring run",
+    "drift": "Drift since training",
+    "monitor": "Model monitoring: realized vs training",
     "data": "Data and features",
     "split": "How the model was tested",
 }
@@ -73,6 +76,8 @@ def render_report(inputs: ReportInputs, title: str = "omvald run report") -> str
         _section("segments", _segments(inputs)),
         _section("nps", _nps(inputs)),
         _section("scoring", _scoring(inputs)),
+        _section("drift", drift_section(inputs.drift, inputs.missing.get("drift"))),
+        _section("monitor", monitor_section(inputs.monitor)),
         _section("data", _data(inputs)),
         _section("split", _split(inputs)),
     ]
