@@ -62,6 +62,7 @@ from omvald.io import atomic_path
 TABLES = ("customers", "billing", "touchpoints")
 _OUTAGE_STREAM = 1_000_003  # generator id for regional outages, shared by all chunks
 _ORACLE_STREAM = 1_000_033  # generator id (with the chunk) of the true probabilities' Monte Carlo
+_SHIFT_STREAM = 1_000_037  # generator id (with the chunk) of what only generate.shift draws
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,8 @@ def generate_chunk(cfg: GenerateConfig, seed: int, chunk: int, features: Feature
     first = chunk * cfg.chunk_size
     n = min(cfg.chunk_size, cfg.n_customers - first)
     cust = draw_customers(cfg, cal, rng, first, n)
-    sim = simulate(cfg, cal, cust, outages, rng, record=features is not None)
+    shift_rng = np.random.default_rng([seed, chunk, _SHIFT_STREAM])
+    sim = simulate(cfg, cal, cust, outages, rng, record=features is not None, shift_rng=shift_rng)
     ids = customer_ids(first, n, width=max(7, len(str(cfg.n_customers))))
     churn_date = sim.churn_day.astype("datetime64[D]")
     churn_date[sim.churn_day < 0] = np.datetime64("NaT")

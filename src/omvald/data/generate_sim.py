@@ -24,9 +24,9 @@ EVENTS = ["sent", "opened", "clicked", "login", "contact", "complaint", "survey"
 DIRECTIONS = ["inbound", "outbound"]
 CHURN_DRIVERS = [
     "baseline", "price_shock", "loyalty_gap", "complaint", "satisfaction", "binding_end", "phase_out",
-    "competitor",  # only with generate.shift (its hazard row exists only then)
+    "competitor",  # only with generate.shift (added to the stacked components, see simulate)
 ]  # fmt: skip
-PHASE_OUT_ROW = CHURN_DRIVERS.index("phase_out")
+COMPETITOR = CHURN_DRIVERS.index("competitor")
 PHASE_OUT_DRIVERS = ["baseline", "price_shock", "loyalty_gap", "satisfaction"]
 _CH = {c: i for i, c in enumerate(CHANNELS)}
 _EV = {e: i for i, e in enumerate(EVENTS)}
@@ -94,11 +94,14 @@ def simulate(
     outages: np.ndarray,
     rng: np.random.Generator,
     record: bool = False,
+    shift_rng: np.random.Generator | None = None,
 ) -> SimResult:
     """Run all billing cycles for one chunk; ``outages[region, m]`` flags regional service outages.
 
     ``record`` keeps the hazards of every cycle (:class:`HazardPaths`); it draws nothing
-    more, so the business is the same with or without it.
+    more, so the business is the same with or without it. ``shift_rng`` draws what only
+    ``generate.shift`` needs (the new channel), so ``rng`` draws exactly what it draws
+    without a shift and everything before the shift month is the unshifted business.
     """
     n = len(cust)
     end = int(_days(cal.end))
@@ -191,33 +194,35 @@ def simulate(
         at_binding_end = (
             (cust.binding_months > 0) & (tenure >= cust.binding_months) & (tenure < cust.binding_months + 3)
         )
-        components = [
-            np.where(passive, cfg.churn_base_passive, cfg.churn_base_active),
-            np.where(passive, cfg.churn_price_shock_passive, cfg.churn_price_shock_active) * shock,
-            cfg.churn_loyalty_gap * gap * react,
-            cfg.churn_complaint * complaints * react,
-            cfg.churn_satisfaction * unhappy * react,
-            np.where(at_binding_end, cfg.churn_binding_end, 0.0),
-            np.where((since_po >= 1) & (since_po <= cfg.phase_out_months), cfg.churn_phase_out, 0.0),
-        ]
-        if shift.month is not None:  # without a shift the hazard (and so the business) is exactly as before
-            components.append(np.where(shifted & (gap > 0), lured, 0.0))
-        hazard = np.stack(components)
+        hazard = np.stack(
+            [
+                np.where(passive, cfg.churn_base_passive, cfg.churn_base_active),
+                np.where(passive, cfg.churn_price_shock_passive, cfg.churn_price_shock_active) * shock,
+                cfg.churn_loyalty_gap * gap * react,
+                cfg.churn_complaint * complaints * react,
+                cfg.churn_satisfaction * unhappy * react,
+                np.where(at_binding_end, cfg.churn_binding_end, 0.0),
+                np.where((since_po >= 1) & (since_po <= cfg.phase_out_months), cfg.churn_phase_out, 0.0),
+            ]
+        )
         damping = np.where(tenure < cust.binding_months, cfg.binding_damping, 1.0)
         hazard *= damping  # leaving early costs a fee
+        # The shift's competitor is added to the sums, never stacked: a sum over 8 rows may round differently
+        # from one over 7, and the business before the shift must stay bit for bit the unshifted one.
+        lure = np.where(shifted & (gap > 0), lured, 0.0) * damping
         if paths is not None:
-            rest = hazard[[i for i in range(len(hazard)) if i != PHASE_OUT_ROW]]
-            paths.churn_rest[m] = np.where(first_cycle, 0.0, rest.sum(axis=0))
+            paths.churn_rest[m] = np.where(first_cycle, 0.0, _plus(hazard[:-1].sum(axis=0), lure))
             paths.phase_out_churn[m] = cfg.churn_phase_out * damping
-            paths.driver[m] = hazard.argmax(axis=0)
+            paths.driver[m] = _largest(hazard, lure)
             paths.amount[m], paths.plan[m], paths.products[m] = amount, plan, products
             paths.list_factor[m] = list_factor
         hazard[:, ~live | first_cycle] = 0.0
+        lure[~live | first_cycle] = 0.0
         leave_day = inv + rng.integers(1, nxt - inv)
-        leaves = (rng.random(n) < hazard.sum(axis=0)) & (leave_day < end)
+        leaves = (rng.random(n) < _plus(hazard.sum(axis=0), lure)) & (leave_day < end)
         churned |= leaves
         churn_day[leaves] = leave_day[leaves]
-        churn_driver[leaves] = hazard[:, leaves].argmax(axis=0)
+        churn_driver[leaves] = _largest(hazard[:, leaves], lure[leaves])
 
         # Phase-out onset (order of PHASE_OUT_DRIVERS): at most once per customer.
         onset_hazard = np.stack(
@@ -239,7 +244,7 @@ def simulate(
 
         # Touchpoints of the cycle fall in [invoice, next invoice), before churn and the data end.
         limit = np.minimum(np.where(leaves, leave_day + 1, nxt), end)
-        events = _CycleEvents(touch, rng, inv, limit - inv)
+        events = _CycleEvents(touch, rng, inv, limit - inv, shift_rng)
         events.at(idx, inv[idx] * SECONDS_PER_DAY + 6 * 3600, "invoice", "sent", _OUT)
         sent = np.where(live, rng.poisson(cfg.email_rate * np.where(cust.opt_in, 1.0, 0.3)), 0)
         open_share = np.minimum(
@@ -279,6 +284,17 @@ def simulate(
     return SimResult(bill.concat(), touch.concat(), churn_day, churn_driver, po_day, po_driver, paths)
 
 
+def _plus(total: np.ndarray, lure: np.ndarray) -> np.ndarray:
+    """``total + lure``, or ``total`` itself where nothing lures (adding 0.0 changes no bit, but skip the copy)."""
+    return total + lure if lure.any() else total
+
+
+def _largest(hazard: np.ndarray, lure: np.ndarray) -> np.ndarray:
+    """Code into CHURN_DRIVERS of the largest component per customer, the competitor included."""
+    driver = hazard.argmax(axis=0)
+    return np.where(lure > hazard.max(axis=0, initial=0.0), COMPETITOR, driver)
+
+
 def _empty_paths(months: int, n: int) -> HazardPaths:
     def per_cycle(dtype) -> np.ndarray:
         return np.zeros((months, n), dtype)
@@ -299,8 +315,16 @@ def _empty_paths(months: int, n: int) -> HazardPaths:
 class _CycleEvents:
     """Adds touchpoint rows for one cycle, with timestamps inside each customer's window."""
 
-    def __init__(self, rows: _Rows, rng: np.random.Generator, lo: np.ndarray, span: np.ndarray) -> None:
+    def __init__(
+        self,
+        rows: _Rows,
+        rng: np.random.Generator,
+        lo: np.ndarray,
+        span: np.ndarray,
+        shift_rng: np.random.Generator | None = None,
+    ) -> None:
         self.rows, self.rng, self.lo, self.span = rows, rng, lo, np.maximum(span, 1)
+        self.shift_rng = shift_rng
 
     def spread(
         self,
@@ -312,7 +336,7 @@ class _CycleEvents:
     ) -> tuple:
         """``counts[i]`` events for customer ``i`` at random moments of their window; returns (cust, stamp).
 
-        ``new_channel_share`` of them (drawn only when above 0) come through ``social`` instead.
+        ``new_channel_share`` of them come through ``social`` instead (drawn from ``shift_rng``).
         """
         cust = np.repeat(np.arange(len(counts)), counts)
         k = len(cust)
@@ -362,7 +386,8 @@ class _CycleEvents:
         else:
             codes = np.array([_CH[c] for c in channel], np.int8)[self.rng.integers(0, len(channel), k)]
         if new_channel_share > 0:
-            codes = np.where(self.rng.random(k) < new_channel_share, np.int8(_CH["social"]), codes)
+            assert self.shift_rng is not None, "a shifted business needs its own random stream"
+            codes = np.where(self.shift_rng.random(k) < new_channel_share, np.int8(_CH["social"]), codes)
         self.rows.add(
             cust=cust,
             stamp=stamp,
