@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 TOP_FEATURES = 6
 TOP_DRIVERS = 10
 MONITOR_METRICS = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "log_loss": "log loss", "ece": "ECE", "lift": "lift"}
+FLAG_STYLE = "color:#b00020;background:#fdecea;padding:6px 10px;border-radius:4px;font-size:13px"
 LEVEL_STYLE = {"alert": "color:#b00020;font-weight:600", "warn": "color:#8a6d3b;font-weight:600", "ok": ""}
 
 
@@ -60,11 +61,11 @@ def drift_section(drift: Mapping[str, Any] | None, missing: str | None) -> str:
 
 def monitor_section(monitor: Mapping[str, Any] | None) -> str:
     """The monitoring section's HTML: flags, realized vs training metrics, campaign groups apart."""
-    if not monitor:
-        return _na(
-            "No monitoring results. Once the horizon after a scoring run has passed: `omvald monitor --scores "
-            "OLD_SCORES --input NEWER_EXPORT --output reports/monitor.json`, then `omvald report --monitor "
-            "reports/monitor.json`."
+    if not monitor:  # optional: outcomes come months after a run, so this is a how-to, not a missing input
+        return (
+            "<p class='sub'>No monitoring results in this report. Once the horizon after a scoring run has passed: "
+            "<code>omvald monitor --scores OLD_SCORES --input NEWER_EXPORT --output reports/monitor.json</code>, "
+            "then <code>omvald report --monitor reports/monitor.json</code> (docs/monitoring.md).</p>"
         )
     parts = [
         f"<p class='lead'>Scores at {_e(monitor['as_of'])}, outcomes known from "
@@ -72,7 +73,7 @@ def monitor_section(monitor: Mapping[str, Any] | None) -> str:
         f"{_int(monitor['n_scored'])} scored customers; metrics on {_e(monitor['headline_rows'])}.</p>"
     ]
     for flag in monitor.get("flags") or []:
-        parts.append(f"<p class='na' style='color:#b00020'><b>Flagged:</b> {_e(flag)}</p>")
+        parts.append(f"<p style='{FLAG_STYLE}'><b>Flagged:</b> {_e(flag)}</p>")
     rows = []
     for target in ("churn", "phase_out"):
         if target not in monitor:
