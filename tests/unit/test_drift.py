@@ -130,6 +130,7 @@ def test_drift_by_driver_is_its_most_drifted_feature():
         "price_change", "price_shock_pct_3m", psis["price_shock_pct_3m"], "alert", 1,
     )  # fmt: skip
     assert top["features"] == ["price_shock_pct_3m", "price_shock_money_3m"]
+    assert top["psi_sum"] == pytest.approx(psis["price_shock_pct_3m"] + psis["price_shock_money_3m"])
     assert report["above_warn"] == {"features": ["price_shock_pct_3m"], "drivers": ["price_change"], "scores": []}
     assert report["n_scored"] == 10
     assert {d["driver"] for d in report["drivers"]} == {"price_change", "tenure_months", "plan"}

@@ -30,8 +30,10 @@ a categorical one the chi-square test of homogeneity on the bin counts.
 **Drift by driver.** A driver (the registry's business reason, e.g.
 ``price_change``) drifts as much as its most drifted feature: the maximum
 PSI keeps the feature scale, so the same thresholds apply, and a reason
-spread over many stable columns is not diluted by them (a sum would grow
-with the number of columns instead).
+spread over many stable columns is not diluted by them. The sum of its
+features' PSI (as the SHAP driver table sums contributions) is listed too,
+``psi_sum``, but not held against the thresholds: correlated columns of one
+reason move together, so it grows with the number of columns.
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ def compare(binning: Binning, reference: np.ndarray, scoring: np.ndarray, warn: 
 
 
 def by_driver(features: list[dict[str, Any]], warn: float) -> list[dict[str, Any]]:
-    """Drift per driver: the largest PSI of its features, which feature, how many are above ``warn``; worst first."""
+    """Drift per driver: the largest PSI of its features (and their sum), which feature, how many are above ``warn``;
+    worst first."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for record in features:
         groups.setdefault(record["driver"], []).append(record)
@@ -130,6 +133,7 @@ def by_driver(features: list[dict[str, Any]], warn: float) -> list[dict[str, Any
             {
                 "driver": driver,
                 "psi": None if worst is None else worst["psi"],
+                "psi_sum": round(sum(m["psi"] for m in scored), 6) if scored else None,
                 "level": OK if worst is None else worst["level"],
                 "feature": None if worst is None else worst["name"],
                 "features": [m["name"] for m in members],

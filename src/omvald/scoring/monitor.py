@@ -110,6 +110,7 @@ def realized_labels(cfg: Config, input_dir: Path, as_of: dt.date) -> tuple[pd.Da
     con.register("monitor_billing", tables["billing"][["customer_id", "invoice_date"]])
     facts.update(labels.billing_coverage(con, "monitor_billing"))  # as the features stage: phase-out needs billing
     con.close()
+    facts["rows"] = meta.get("rows", {})  # labels ask whether the whole export has billing, not one bucket
     n_buckets = cfg.score.chunk_buckets or cfg.features.n_buckets
     slices = {name: bucket_slices(df, n_buckets) for name, df in tables.items()}
     parts = []
