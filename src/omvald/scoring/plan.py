@@ -126,14 +126,21 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
     if references[0] is None:
         return ScoringModels(*models, model_uri, None, f"{uris['churn']} has no training reference (registered "
                              "before drift existed): drift is not measured; retrain to get one")  # fmt: skip
-    return ScoringModels(models[0], models[1], model_uri, Reference.from_json(references[0]))
+    return ScoringModels(models[0], models[1], model_uri, _parsed(references[0], f"{uris['churn']} (reference)"))
 
 
 def _reference(path: Path) -> tuple[Reference | None, str | None]:
     """The training reference beside the models, or None and why not."""
     if not path.exists():
         return None, f"{path} not found (models trained before drift existed): drift is not measured; retrain"
-    return Reference.from_json(read_json(path)), None
+    return _parsed(read_json(path), str(path)), None
+
+
+def _parsed(data: Any, where: str) -> Reference:
+    try:
+        return Reference.from_json(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{where}: not a training reference this omvald can read ({exc}); retrain the models") from exc
 
 
 # --- the plan -----------------------------------------------------------------------------------
