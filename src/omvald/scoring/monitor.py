@@ -34,7 +34,7 @@ from omvald.features import labels
 from omvald.features.build import build_features
 from omvald.features.facts import AttributeFacts
 from omvald.features.spec import BucketTables
-from omvald.io import read_json, write_json
+from omvald.io import check_outputs, read_json, write_json
 from omvald.scoring import monitor_metrics as mm
 from omvald.scoring.plan import FILLABLE_TABLES, population_fit, whole_input_facts
 from omvald.scoring.stage import bucket_slices, read_and_validate
@@ -218,6 +218,7 @@ def run_monitor(
     version_metrics: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Monitor stage: read, label, measure, write ``output``; returns the result (module docstring)."""
+    check_outputs({output: "file"}, inputs=[scores_path, input_dir, campaign_path])
     scores, as_of = read_scores(scores_path)
     campaign = read_campaign(campaign_path)
     found, meta = realized_labels(cfg, input_dir, as_of)
