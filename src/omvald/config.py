@@ -79,6 +79,26 @@ class CampaignConfig:
 
 
 @dataclass(frozen=True)
+class ShiftConfig:
+    """A change in the subscription business partway through (``generate.shift``), for drift and monitoring.
+
+    Off while ``month`` is null: the business is then exactly the one without
+    this section. From the first day of ``month`` (months after the start):
+    a cheap competitor plan adds ``competitor_churn`` to the monthly churn
+    hazard of passive customers who pay more than 10% above the list price
+    (churn driver ``competitor`` in the ground truth), list prices and so every
+    invoice change by ``billing_change`` (0.1 = 10% more), and a share
+    ``new_channel_share`` of inbound contacts and complaints come through a
+    new channel, ``social``.
+    """
+
+    month: int | None = None
+    competitor_churn: float = 0.0
+    billing_change: float = 0.0
+    new_channel_share: float = 0.0
+
+
+@dataclass(frozen=True)
 class GenerateConfig:
     """Knobs of the synthetic business (see ``omvald.data.generate``)."""
 
@@ -149,6 +169,7 @@ class GenerateConfig:
     # Which business: the subscription company above, or a purchase-only one (``purchases``).
     business: str = "subscription"
     purchases: PurchaseConfig = PurchaseConfig()
+    shift: ShiftConfig = ShiftConfig()
 
 
 @dataclass(frozen=True)
@@ -225,6 +246,10 @@ class ScoreConfig:
     value_lookback_months: int = 12
     # ABC analysis: A = the customers who together make this share of the revenue, B the next share, C the rest.
     value_tiers: dict[str, float] = field(default_factory=lambda: {"A": 0.8, "B": 0.15})
+    # Population stability index of a feature, driver or score vs the training reference: above
+    # drift_warn it is listed, above drift_alert flagged as a large shift (omvald.scoring.drift).
+    drift_warn: float = 0.1
+    drift_alert: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -281,6 +306,12 @@ class EffectConfig:
 
 
 @dataclass(frozen=True)
+class MonitorConfig:
+    # `omvald monitor`: a realized ROC AUC this much below the training-time one is flagged.
+    max_auc_drop: float = 0.05
+
+
+@dataclass(frozen=True)
 class MlflowConfig:
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment: str = "omvald"
@@ -322,6 +353,7 @@ class Config:
     score: ScoreConfig = ScoreConfig()
     plan: PlanConfig = PlanConfig()
     effect: EffectConfig = EffectConfig()
+    monitor: MonitorConfig = MonitorConfig()
     mlflow: MlflowConfig = MlflowConfig()
     spark: SparkConfig = SparkConfig()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

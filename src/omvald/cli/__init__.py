@@ -5,6 +5,7 @@ from omvald.cli import (  # noqa: F401  (registers commands)
     feature_cmds,
     generate_cmds,
     model_cmds,
+    monitor_cmds,
     report_cmds,
     scoring_cmds,
     validate_cmds,

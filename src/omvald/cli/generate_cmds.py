@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,6 +46,14 @@ def generate(
         ),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="parquet | csv")] = "parquet",
+    export_date: Annotated[
+        str | None,
+        typer.Option(
+            "--export-date",
+            help="Write the business as exported at the end of this day (YYYY-MM-DD): later rows held back, "
+            "churn and paid dates only if they had happened. The truth files stay whole.",
+        ),
+    ] = None,
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Generate a synthetic business (params.yaml `generate:` section, top-level `seed`).
@@ -76,14 +85,28 @@ def generate(
             fmt.lower(),
             on_chunk=lambda done, total: bar.update(task, completed=done),
             probabilities_path=truth_probabilities,
+            export_date=_date(export_date),
         )
     table = Table(title=f"synthetic {summary['business']} business -> {out_dir}", show_header=False)
     for name, value in _summary_rows(summary):
         table.add_row(name, value)
+    if "shift_month" in summary:
+        table.add_row("shift (generate.shift)", f"from month {summary['shift_month']}")
+    if "export_date" in summary:
+        table.add_row("exported as of", summary["export_date"])
     table.add_row("ground truth", str(truth))
     if truth_probabilities is not None:
         table.add_row("true probabilities", str(truth_probabilities))
     console.print(table)
+
+
+def _date(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--export-date {text!r}: not a date; use YYYY-MM-DD") from None
 
 
 def _summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:

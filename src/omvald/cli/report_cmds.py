@@ -38,13 +38,17 @@ def report(
     effect: Annotated[
         Path, typer.Option("--effect", help="Measured effect written by effect (optional: after a campaign).")
     ] = _D.effect,
+    drift: Annotated[Path, typer.Option("--drift", help="Drift file written by score.")] = _D.drift,
+    monitor: Annotated[
+        Path | None, typer.Option("--monitor", help="Realized metrics written by `omvald monitor` (optional).")
+    ] = None,
 ) -> None:
     """Write the run report (one offline HTML page), reports/nps.csv and nps.png; log them to the MLflow run."""
     from omvald.reports.stage import run_report
 
     cfg = load_params(params)
     paths = ReportPaths(
-        interim, features, metrics, plots, explain, profile, score_summary, models, plan_summary, effect
+        interim, features, metrics, plots, explain, profile, score_summary, models, plan_summary, effect, drift, monitor
     )
     result = run_report(cfg, paths, out, tracking_uri=resolve_tracking_uri(cfg.mlflow, os.environ))
     for part, reason in result["missing"].items():

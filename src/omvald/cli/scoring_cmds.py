@@ -76,15 +76,26 @@ def score(
     summary: Annotated[
         Path | None, typer.Option("--summary", help="Also write the summary numbers as JSON here.", dir_okay=False)
     ] = None,
+    drift: Annotated[
+        Path | None,
+        typer.Option(
+            "--drift",
+            help="Drift against the training data (JSON). Default: drift.json beside --summary, "
+            "else <output stem>.drift.json beside --output.",
+            dir_okay=False,
+        ),
+    ] = None,
     engine: Annotated[
         str | None, typer.Option("--engine", help="local or spark (default: features.engine in params.yaml).")
     ] = None,
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
-    """Score every customer at the as-of date: probabilities, risk tier, revenue at risk, reason codes."""
+    """Score every customer at the as-of date: probabilities, risk tier, revenue at risk, reason codes, drift."""
+    from omvald.scoring.finish import default_drift_path
     from omvald.scoring.stage import run_score
 
     cfg = load_params(params)
+    drift = drift or default_drift_path(output, summary)
     # only the registry (--model-uri) needs MLflow; dvc.yaml's score stage does not read mlflow.*
     tracking_uri = resolve_tracking_uri(cfg.mlflow, os.environ) if model_uri else None
     if (engine or cfg.features.engine) == "spark":
@@ -93,7 +104,7 @@ def score(
         master = os.environ.get("OMVALD_SPARK_MASTER") or cfg.spark.master
         result = run_score_spark_on_folder(
             cfg, input_dir, output, master, as_of=_parse_date(as_of), explain=explain, models_dir=models_dir,
-            model_uri=model_uri, tracking_uri=tracking_uri, summary_path=summary,
+            model_uri=model_uri, tracking_uri=tracking_uri, summary_path=summary, drift_path=drift,
         )  # fmt: skip
         _print_summary(result)
         return
@@ -111,6 +122,7 @@ def score(
             model_uri=model_uri,
             tracking_uri=tracking_uri,
             summary_path=summary,
+            drift_path=drift,
             on_bucket=lambda done, total: bar.update(task, completed=done, total=total),
         )
     _print_summary(result)
@@ -146,6 +158,35 @@ def _print_summary(s: ScoreSummary) -> None:
         f"revenue at risk {s.revenue_at_risk:,.0f} (contactable {s.revenue_at_risk_contactable:,.0f}); "
         f"models: {s.models}"
     )
+    _print_drift(s.drift)
+
+
+def _print_drift(drift: dict | None) -> None:
+    """The features, drivers and scores above the warning threshold (the whole table is in the drift file)."""
+    if not drift:
+        return
+    if drift.get("skipped"):
+        console.print(f"[yellow]drift not measured:[/] {drift['reason']}", markup=True, highlight=False)
+        return
+    warn, alert = drift["thresholds"]["warn"], drift["thresholds"]["alert"]
+    features, drivers = drift["features_above_warn"], drift["drivers_above_warn"]
+    scores = {name: s for name, s in drift["scores"].items() if s["level"] != "ok"}
+    where = f" (all {drift['n_features']} in {drift['file']})" if drift.get("file") else ""
+    if not (features or drivers or scores):
+        console.print(f"drift: no feature, driver or score above PSI {warn:g}{where}", highlight=False)
+        return
+    table = Table(title=f"drift vs the training data: PSI above {warn:g} (alert above {alert:g})")
+    for col, justify in (("what", "left"), ("name", "left"), ("driver", "left"), ("PSI", "right"), ("level", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for name, s in scores.items():
+        table.add_row("score", name, "", f"{s['psi']:.3f}", s["level"])
+    for d in drivers:
+        table.add_row("driver", d["driver"], "", f"{d['psi']:.3f}", d["level"])
+    for f in features:
+        table.add_row("feature", f["name"], f["driver"], f"{f['psi']:.3f}", f["level"])
+    console.print(table)
+    if where:
+        console.print(f"drift: {len(features)} of {drift['n_features']} features above PSI {warn:g}{where}")
 
 
 def tier_risk_table(s: ScoreSummary) -> Table:

@@ -28,6 +28,8 @@ Monte Carlo has its own stream), so asking for them changes no other file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,7 @@ from omvald.data.generate_customers import (
     draw_customers,
     plan_order,
 )
+from omvald.data.generate_export import export_as_of
 from omvald.data.generate_purchase_steps import Mechanisms
 from omvald.data.generate_purchases import (
     PURCHASE_BUSINESSES,
@@ -74,6 +77,7 @@ from omvald.io import atomic_path
 TABLES = ("customers", "billing", "touchpoints")
 _OUTAGE_STREAM = 1_000_003  # generator id for regional outages, shared by all chunks
 _ORACLE_STREAM = 1_000_033  # generator id (with the chunk) of the true probabilities' Monte Carlo
+_SHIFT_STREAM = 1_000_037  # generator id (with the chunk) of what only generate.shift draws
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,18 @@ def _check(cfg: GenerateConfig) -> None:
     if not 0.0 <= cfg.price_increase_min <= cfg.price_increase_max:
         raise ConfigError("generate: need 0 <= price_increase_min <= price_increase_max")
     check_purchase_config(cfg)
+    shift = cfg.shift
+    if shift.month is not None:
+        if cfg.business in PURCHASE_BUSINESSES:
+            raise ConfigError("generate.shift: the shift is part of the subscription business; set shift.month: null")
+        if not 0 < shift.month < cfg.months:
+            raise ConfigError(
+                f"generate.shift.month: {shift.month} must be between 1 and months - 1 ({cfg.months - 1})"
+            )
+    if shift.billing_change <= -1 or not 0 <= shift.new_channel_share <= 1 or shift.competitor_churn < 0:
+        raise ConfigError(
+            "generate.shift: billing_change must be above -1, new_channel_share in [0, 1] and competitor_churn >= 0"
+        )
 
 
 def n_chunks(cfg: GenerateConfig) -> int:
@@ -129,7 +145,8 @@ def generate_chunk(cfg: GenerateConfig, seed: int, chunk: int, features: Feature
     first = chunk * cfg.chunk_size
     n = min(cfg.chunk_size, cfg.n_customers - first)
     cust = draw_customers(cfg, cal, rng, first, n)
-    sim = simulate(cfg, cal, cust, outages, rng, record=features is not None)
+    shift_rng = np.random.default_rng([seed, chunk, _SHIFT_STREAM])
+    sim = simulate(cfg, cal, cust, outages, rng, record=features is not None, shift_rng=shift_rng)
     ids = customer_ids(first, n, width=max(7, len(str(cfg.n_customers))))
     billing, touchpoints, truth = subscription_tables(cfg, cust, sim, ids)
     probabilities = None
@@ -254,6 +271,7 @@ def run_generate(
     fmt: str = "parquet",
     on_chunk: Callable[[int, int], None] | None = None,
     probabilities_path: Path | None = None,
+    export_date: dt.date | None = None,
 ) -> dict[str, Any]:
     """Write ``out_dir/{customers,billing,touchpoints}.<fmt>`` and the ground truth, atomically.
 
@@ -261,7 +279,9 @@ def run_generate(
     only when complete; the truth file (Parquet or CSV by its extension) is
     written the same way, and so is ``probabilities_path`` when given: the
     true probabilities at each month end, for ``cfg.features`` (horizon,
-    phase-out drop, lookback). ``on_chunk(done, total)`` reports progress.
+    phase-out drop, lookback). ``export_date``: write the contract tables as
+    exported at the end of that day (:mod:`omvald.data.generate_export`; the
+    truth files stay whole). ``on_chunk(done, total)`` reports progress.
     Returns a summary (:func:`subscription_summary` or :func:`purchase_summary`).
     """
     if fmt not in ("parquet", "csv"):
@@ -282,12 +302,17 @@ def run_generate(
             for sink in sinks.values():
                 writers.callback(sink.close)
             for done, chunk in enumerate(iter_chunks(gen, cfg.seed, features), start=1):
+                if export_date is not None:
+                    exported = export_as_of({name: getattr(chunk, name) for name in TABLES}, export_date)
+                    chunk = dataclasses.replace(chunk, **exported)
                 for name, sink in sinks.items():
                     sink.write(getattr(chunk, name))
                 tally.add(chunk)
                 if on_chunk is not None:
                     on_chunk(done, total)
-    return {"business": gen.business, **tally.summary()}
+    shift = {"shift_month": gen.shift.month} if gen.shift.month is not None else {}
+    exported = {"export_date": export_date.isoformat()} if export_date is not None else {}
+    return {"business": gen.business, **tally.summary(), **shift, **exported}
 
 
 def _format_of(path: Path) -> str:

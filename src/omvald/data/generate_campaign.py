@@ -48,6 +48,7 @@ from omvald.data.generate_truth_subscription import probabilities_at
 from omvald.errors import ConfigError, DataContractError
 
 OUTAGE_STREAM = 1_000_003  # omvald.data.generate's: the original months' outages
+SHIFT_STREAM = 1_000_037  # omvald.data.generate's: what only generate.shift draws (with the chunk)
 CAMPAIGN_STREAM = 1_000_061  # generator id of the campaign months (with the chunk and campaign.seed)
 LIST_COLUMNS = ("customer_id", "as_of", "group", "action", "segment")
 
@@ -128,7 +129,8 @@ def campaign_base(cfg: GenerateConfig, campaign: CampaignConfig, seed: int, chun
     first = chunk * cfg.chunk_size
     n = min(cfg.chunk_size, cfg.n_customers - first)
     cust = draw_customers(cfg, short, rng, first, n)
-    sim = Simulation(cfg, cal, cust, outages, rng, record=True, end=int(_days(short.end)))
+    shift_rng = np.random.default_rng([seed, chunk, SHIFT_STREAM])  # a shifted business replays as generated
+    sim = Simulation(cfg, cal, cust, outages, rng, record=True, end=int(_days(short.end)), shift_rng=shift_rng)
     sim.run(range(start))
     ids = customer_ids(first, n, width=max(7, len(str(cfg.n_customers))))
     if start == cfg.months:  # the original run ends here: its next draws are the customers' names

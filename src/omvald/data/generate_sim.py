@@ -20,10 +20,14 @@ import numpy as np
 from omvald.config import GenerateConfig
 from omvald.data.generate_customers import Calendar, Customers
 
-CHANNELS = ["invoice", "email", "app", "web", "phone", "chat"]
+CHANNELS = ["invoice", "email", "app", "web", "phone", "chat", "social"]  # social: only with generate.shift
 EVENTS = ["sent", "opened", "clicked", "login", "contact", "complaint", "survey", "nps", "downgrade_request"]
 DIRECTIONS = ["inbound", "outbound"]
-CHURN_DRIVERS = ["baseline", "price_shock", "loyalty_gap", "complaint", "satisfaction", "binding_end", "phase_out"]
+CHURN_DRIVERS = [
+    "baseline", "price_shock", "loyalty_gap", "complaint", "satisfaction", "binding_end", "phase_out",
+    "competitor",  # only with generate.shift (added to the stacked components, see simulate)
+]  # fmt: skip
+COMPETITOR = CHURN_DRIVERS.index("competitor")
 PHASE_OUT_DRIVERS = ["baseline", "price_shock", "loyalty_gap", "satisfaction"]
 _CH = {c: i for i, c in enumerate(CHANNELS)}
 _EV = {e: i for i, e in enumerate(EVENTS)}
@@ -154,13 +158,16 @@ def simulate(
     outages: np.ndarray,
     rng: np.random.Generator,
     record: bool = False,
+    shift_rng: np.random.Generator | None = None,
 ) -> SimResult:
     """Run all billing cycles for one chunk; ``outages[region, m]`` flags regional service outages.
 
     ``record`` keeps the hazards of every cycle (:class:`HazardPaths`); it draws nothing
-    more, so the business is the same with or without it.
+    more, so the business is the same with or without it. ``shift_rng`` draws what only
+    ``generate.shift`` needs (the new channel), so ``rng`` draws exactly what it draws
+    without a shift and everything before the shift month is the unshifted business.
     """
-    sim = Simulation(cfg, cal, cust, outages, rng, record)
+    sim = Simulation(cfg, cal, cust, outages, rng, record, shift_rng=shift_rng)
     sim.run(range(cal.months))
     return sim.result()
 
@@ -183,8 +190,10 @@ class Simulation:
         rng: np.random.Generator,
         record: bool = False,
         end: int | None = None,
+        shift_rng: np.random.Generator | None = None,
     ) -> None:
         self.cfg, self.cal, self.cust, self.outages, self.rng = cfg, cal, cust, outages, rng
+        self.shift_rng = shift_rng
         self.end = int(_days(cal.end)) if end is None else int(end)
         self.state = SimState.start(cust)
         self.bill, self.touch = _Rows(), _Rows()
@@ -246,8 +255,12 @@ class Simulation:
         satisfaction, shock, complaints, list_factor = st.satisfaction, st.shock, st.complaints, st.list_factor
         churned, churn_day, churn_driver = st.churned, st.churn_day, st.churn_driver
         po_cycle, po_day, po_driver = st.po_cycle, st.po_day, st.po_driver
+        shift = cfg.shift
+        # Price-sensitive passive customers: those a cheap competitor plan lures once the shift starts.
+        lured = np.where(passive, shift.competitor_churn, 0.0)
 
         for m in months:
+            shifted = shift.month is not None and m >= shift.month
             live = (cust.signup_month <= m) & ~churned
             idx = np.flatnonzero(live)
             tenure = m - cust.signup_month
@@ -259,6 +272,8 @@ class Simulation:
             if m > 0 and cal.is_january(m):  # list prices rise a little; existing customers' bills do not
                 list_factor *= 1 + cfg.list_price_growth
                 ratio = np.where(cust.signup_month < m, ratio / (1 + cfg.list_price_growth), ratio)
+            if shift.month is not None and m == shift.month:  # a new price list: every invoice changes with it
+                list_factor *= 1 + shift.billing_change
             # Phase-out decided last cycle: one plan down at today's list price, maybe one product fewer.
             start_po = live & (since_po == 1)
             plan = np.where(start_po, np.maximum(plan - 1, 0), plan)
@@ -322,25 +337,28 @@ class Simulation:
             )
             damping = np.where(tenure < cust.binding_months, cfg.binding_damping, 1.0)
             hazard *= damping  # leaving early costs a fee
+            # The shift's competitor is added to the sums, never stacked: a sum over 8 rows may round differently
+            # from one over 7, and the business before the shift must stay bit for bit the unshifted one.
+            lure = np.where(shifted & (gap > 0), lured, 0.0) * damping
             if paths is not None:
-                paths.churn_rest[m] = np.where(first_cycle, 0.0, hazard[:-1].sum(axis=0))
+                paths.churn_rest[m] = np.where(first_cycle, 0.0, _plus(hazard[:-1].sum(axis=0), lure))
                 paths.phase_out_churn[m] = cfg.churn_phase_out * damping
-                paths.driver[m] = hazard.argmax(axis=0)
+                paths.driver[m] = _largest(hazard, lure)
                 paths.amount[m], paths.plan[m], paths.products[m] = amount, plan, products
                 paths.list_factor[m] = list_factor
             hazard[:, ~live | first_cycle] = 0.0
+            lure[~live | first_cycle] = 0.0
             leave_day = inv + rng.integers(1, nxt - inv)
             # a campaign's effect scales the hazard of contacted customers (1.0 elsewhere: the same draws)
-            leaving = rng.random(n) < (
-                hazard.sum(axis=0) if churn_factor is None else hazard.sum(axis=0) * churn_factor
-            )
+            total = _plus(hazard.sum(axis=0), lure)
+            leaving = rng.random(n) < (total if churn_factor is None else total * churn_factor)
             leaves = leaving & (leave_day < end)
             churned |= leaves
             churn_day[leaves] = leave_day[leaves]
-            churn_driver[leaves] = hazard[:, leaves].argmax(axis=0)
+            churn_driver[leaves] = _largest(hazard[:, leaves], lure[leaves])
             after_end = leaving & ~leaves  # would leave after the end of data: decided, seen only if the data goes on
             st.pending_leave_day[after_end] = leave_day[after_end]
-            st.pending_leave_driver[after_end] = hazard[:, after_end].argmax(axis=0)
+            st.pending_leave_driver[after_end] = _largest(hazard[:, after_end], lure[after_end])
 
             # Phase-out onset (order of PHASE_OUT_DRIVERS): at most once per customer.
             onset_hazard = np.stack(
@@ -367,7 +385,7 @@ class Simulation:
 
             # Touchpoints of the cycle fall in [invoice, next invoice), before churn and the data end.
             limit = np.minimum(np.where(leaves, leave_day + 1, nxt), end)
-            events = _CycleEvents(touch, rng, inv, limit - inv)
+            events = _CycleEvents(touch, rng, inv, limit - inv, self.shift_rng)
             events.at(idx, inv[idx] * SECONDS_PER_DAY + 6 * 3600, "invoice", "sent", _OUT)
             sent = np.where(live, rng.poisson(cfg.email_rate * np.where(cust.opt_in, 1.0, 0.3)), 0)
             open_share = np.minimum(
@@ -383,8 +401,9 @@ class Simulation:
             )
             contact_rate = np.where(passive, cfg.contact_rate_passive, cfg.contact_rate_active * cust.engagement)
             contacts = np.where(live, rng.poisson(contact_rate), 0) + (hit & ~passive & (rng.random(n) < 0.3))
-            events.spread(contacts, ["phone", "chat"], "contact", _IN)
-            events.spread(complaint.astype(np.int64), ["phone", "chat"], "complaint", _IN)
+            social = shift.new_channel_share if shifted else 0.0
+            events.spread(contacts, ["phone", "chat"], "contact", _IN, new_channel_share=social)
+            events.spread(complaint.astype(np.int64), ["phone", "chat"], "complaint", _IN, new_channel_share=social)
             surveys = events.spread(
                 (live & (rng.random(n) < cfg.survey_rate)).astype(np.int64), "email", "survey", _OUT
             )
@@ -407,6 +426,17 @@ class Simulation:
         st.satisfaction, st.shock, st.complaints, st.list_factor = satisfaction, shock, complaints, list_factor
 
 
+def _plus(total: np.ndarray, lure: np.ndarray) -> np.ndarray:
+    """``total + lure``, or ``total`` itself where nothing lures (adding 0.0 changes no bit, but skip the copy)."""
+    return total + lure if lure.any() else total
+
+
+def _largest(hazard: np.ndarray, lure: np.ndarray) -> np.ndarray:
+    """Code into CHURN_DRIVERS of the largest component per customer, the competitor included."""
+    driver = hazard.argmax(axis=0)
+    return np.where(lure > hazard.max(axis=0, initial=0.0), COMPETITOR, driver)
+
+
 def _empty_paths(months: int, n: int) -> HazardPaths:
     def per_cycle(dtype) -> np.ndarray:
         return np.zeros((months, n), dtype)
@@ -427,16 +457,34 @@ def _empty_paths(months: int, n: int) -> HazardPaths:
 class _CycleEvents:
     """Adds touchpoint rows for one cycle, with timestamps inside each customer's window."""
 
-    def __init__(self, rows: _Rows, rng: np.random.Generator, lo: np.ndarray, span: np.ndarray) -> None:
+    def __init__(
+        self,
+        rows: _Rows,
+        rng: np.random.Generator,
+        lo: np.ndarray,
+        span: np.ndarray,
+        shift_rng: np.random.Generator | None = None,
+    ) -> None:
         self.rows, self.rng, self.lo, self.span = rows, rng, lo, np.maximum(span, 1)
+        self.shift_rng = shift_rng
 
-    def spread(self, counts: np.ndarray, channel: str | list[str], event: str, direction: int) -> tuple:
-        """``counts[i]`` events for customer ``i`` at random moments of their window; returns (cust, stamp)."""
+    def spread(
+        self,
+        counts: np.ndarray,
+        channel: str | list[str],
+        event: str,
+        direction: int,
+        new_channel_share: float = 0.0,
+    ) -> tuple:
+        """``counts[i]`` events for customer ``i`` at random moments of their window; returns (cust, stamp).
+
+        ``new_channel_share`` of them come through ``social`` instead (drawn from ``shift_rng``).
+        """
         cust = np.repeat(np.arange(len(counts)), counts)
         k = len(cust)
         day = self.lo[cust] + (self.rng.random(k) * self.span[cust]).astype(np.int64)
         stamp = day * SECONDS_PER_DAY + self.rng.integers(7 * 3600, 22 * 3600, k)
-        self.at(cust, stamp, channel, event, direction)
+        self.at(cust, stamp, channel, event, direction, new_channel_share=new_channel_share)
         return cust, stamp
 
     def follow(
@@ -472,12 +520,16 @@ class _CycleEvents:
         event: str,
         direction: int,
         value: np.ndarray | None = None,
+        new_channel_share: float = 0.0,
     ) -> None:
         k = len(cust)
         if isinstance(channel, str):
             codes = np.full(k, _CH[channel], np.int8)
         else:
             codes = np.array([_CH[c] for c in channel], np.int8)[self.rng.integers(0, len(channel), k)]
+        if new_channel_share > 0:
+            assert self.shift_rng is not None, "a shifted business needs its own random stream"
+            codes = np.where(self.shift_rng.random(k) < new_channel_share, np.int8(_CH["social"]), codes)
         self.rows.add(
             cust=cust,
             stamp=stamp,

@@ -48,9 +48,11 @@ from omvald.model.artifacts import (
 )
 from omvald.model.baselines import HeuristicBaseline, LogisticBaseline
 from omvald.model.estimators import LGBMChurnModel
+from omvald.model.reference import REFERENCE_FILE
 from omvald.model.refit import refit
 from omvald.model.skips import phase_out_skip_reason
 from omvald.model.split import Split, make_split
+from omvald.model.train_reference import reference_of
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +175,7 @@ def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any =
                 path.unlink(missing_ok=True)  # never leave an earlier run's model beside a skip note
     _dump({t: {k: m for k, m in fitted[t].items() if k != "lgbm"} for t in targets}, models_dir / "baselines.joblib")
     write_json(split_json, models_dir / "split.json")
+    write_json(reference_of(cfg, fs, frame, split, models), models_dir / REFERENCE_FILE)
     write_json({"trained": targets, "skipped": skipped, "fits": fits}, models_dir / TARGETS_FILE)
     run_info: dict[str, Any] = {"tracking_uri": None, "runs": {}, "models": {}}
     if tracking is not None:

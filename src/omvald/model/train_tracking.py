@@ -16,6 +16,7 @@ import pandas as pd
 
 from omvald.config import Config
 from omvald.model.artifacts import HOLDOUT, SCORING, TARGETS_FILE, FeatureSet, model_path, target_rows
+from omvald.model.reference import REFERENCE_FILE
 from omvald.model.split import Split
 
 
@@ -62,6 +63,7 @@ def track_training(
                 model=model,
                 path=model_path(models_dir, target),
                 holdout_path=model_path(models_dir, target, HOLDOUT),
+                reference_path=models_dir / REFERENCE_FILE,
                 example=rows.head(200) if len(rows) else frame[fs.features].head(200),
                 params={
                     "model.n_trees": model.n_trees_,

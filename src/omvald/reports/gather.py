@@ -68,6 +68,8 @@ class ReportInputs:
     score_summary: dict[str, Any] | None = None
     plan_summary: dict[str, Any] | None = None
     effect: dict[str, Any] | None = None
+    drift: dict[str, Any] | None = None
+    monitor: dict[str, Any] | None = None
     profile: dict[str, Any] | None = None
     features_meta: dict[str, Any] | None = None
     split: dict[str, Any] | None = None
@@ -89,6 +91,8 @@ class ReportPaths:
     models: Path = Path("models")
     plan_summary: Path = Path("reports/plan_summary.json")
     effect: Path = Path("reports/effect.json")
+    drift: Path = Path("reports/drift.json")
+    monitor: Path | None = None
 
 
 # --------------------------------------------------------------------------- metrics
@@ -352,6 +356,10 @@ def gather(
             "no campaign measured yet: after the horizon has passed, run `omvald effect --list <retention list> "
             "--input <newer export>`",
         ),
+        drift=read_optional_json(paths.drift, notes, "drift", "run `omvald score`, which writes it"),
+        monitor=None
+        if paths.monitor is None
+        else read_optional_json(paths.monitor, notes, "monitor", "run `omvald monitor`"),
         profile=read_optional_json(paths.profile, notes, "profile", "run `omvald validate`"),
         features_meta=read_optional_json(paths.features / "meta.json", notes, "features_meta", "run `omvald features`"),
         split=read_split(paths.models),

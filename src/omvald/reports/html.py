@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from omvald.model.split import CUSTOMER, STEP_CUSTOMER, STEP_TIME, STEP_TIME_TEST
 from omvald.reports.actions_html import effect_section, plan_section, value_risk_section
+from omvald.reports.drift_section import drift_section, monitor_section
 from omvald.reports.gather import TARGET_LABELS, ReportInputs, TargetResults
 
 SECTIONS = {
@@ -36,6 +37,8 @@ SECTIONS = {
     "value": "Value tiers x risk",
     "plan": "Retention list",
     "effect": "Measured effect of the last campaign",
+    "drift": "Drift since training",
+    "monitor": "Model monitoring: realized vs training",
     "data": "Data and features",
     "split": "How the model was tested",
 }
@@ -81,6 +84,8 @@ def render_report(inputs: ReportInputs, title: str = "omvald run report") -> str
         _section("value", value_risk_section(inputs.score_summary, inputs.missing.get("score_summary", "no scores"))),
         _section("plan", plan_section(inputs.plan_summary, inputs.missing.get("plan_summary", "no retention list"))),
         _section("effect", effect_section(inputs.effect, inputs.missing.get("effect", "no campaign measured"))),
+        _section("drift", drift_section(inputs.drift, inputs.missing.get("drift"))),
+        _section("monitor", monitor_section(inputs.monitor)),
         _section("data", _data(inputs)),
         _section("split", _split(inputs)),
     ]

@@ -40,6 +40,8 @@ from omvald.errors import ConfigError, ModelError
 from omvald.features.facts import AttributeFacts, attribute_meta
 from omvald.features.registry import all_specs
 from omvald.features.spec import FeatureSpec
+from omvald.io import read_json
+from omvald.model.reference import REFERENCE_FILE, Reference
 from omvald.scoring.select import ExplainPolicy
 from omvald.scoring.value_tiers import check_shares
 
@@ -59,12 +61,16 @@ class ScoringModels:
     """The two estimators of a run, loaded once; ``phase_out`` is None when training skipped it.
 
     ``source`` says where they came from (the models folder or the
-    ``models:/`` URI) for the summary.
+    ``models:/`` URI) for the summary. ``reference`` is the training
+    reference drift compares with (:mod:`omvald.model.reference`), or None
+    with the reason in ``reference_missing``.
     """
 
     churn: Any
     phase_out: Any | None
     source: str
+    reference: Reference | None = None
+    reference_missing: str | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -96,7 +102,8 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
             if not path.exists():
                 raise ModelError(f"{path}: model not found; run `omvald train` or pass --models-dir / --model-uri.")
             models.append(joblib.load(path))
-        return ScoringModels(models[0], models[1], str(models_dir))
+        reference, missing = _reference(models_dir / REFERENCE_FILE)
+        return ScoringModels(models[0], models[1], str(models_dir), reference, missing)
     from omvald.model.tracking import REGISTERED_NAMES, load_pyfunc
 
     match = MODELS_URI.match(model_uri)
@@ -108,7 +115,7 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
     uris = {t: f"models:/{REGISTERED_NAMES[t]}@{match['alias']}" for t in ("churn", "phase_out")}
     if tracking_uri is None:
         raise ConfigError("--model-uri needs an MLflow tracking URI (mlflow.tracking_uri or MLFLOW_TRACKING_URI)")
-    models = []
+    models, references = [], []
     for uri in uris.values():
         try:
             pyfunc = load_pyfunc(uri, tracking_uri)
@@ -116,7 +123,25 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
             raise ModelError(f"cannot load {uri} from {tracking_uri}: {exc}") from exc
         # The pyfunc wrapper only returns probabilities; reason codes need the estimator inside.
         models.append(pyfunc.unwrap_python_model().model)
-    return ScoringModels(models[0], models[1], model_uri)
+        references.append(getattr(pyfunc.unwrap_python_model(), "reference", None))
+    if references[0] is None:
+        return ScoringModels(*models, model_uri, None, f"{uris['churn']} has no training reference (registered "
+                             "before drift existed): drift is not measured; retrain to get one")  # fmt: skip
+    return ScoringModels(models[0], models[1], model_uri, _parsed(references[0], f"{uris['churn']} (reference)"))
+
+
+def _reference(path: Path) -> tuple[Reference | None, str | None]:
+    """The training reference beside the models, or None and why not."""
+    if not path.exists():
+        return None, f"{path} not found (models trained before drift existed): drift is not measured; retrain"
+    return _parsed(read_json(path), str(path)), None
+
+
+def _parsed(data: Any, where: str) -> Reference:
+    try:
+        return Reference.from_json(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{where}: not a training reference this omvald can read ({exc}); retrain the models") from exc
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -132,7 +157,8 @@ class ScoringPlan:
     every bucket gives them all optional columns; ``source`` is the input
     folder (messages, summary); ``warnings`` are the input's data warnings.
     ``value_months`` is the value lookback and ``value_tiers`` the A/B
-    revenue shares (:mod:`omvald.scoring.value_tiers`).
+    revenue shares (:mod:`omvald.scoring.value_tiers`); ``drift_warn`` /
+    ``drift_alert`` the PSI thresholds (``score.drift_*``).
     """
 
     as_of: dt.date
@@ -147,6 +173,8 @@ class ScoringPlan:
     warnings: tuple[str, ...] = ()
     value_months: int = 12
     value_tiers: dict[str, float] = field(default_factory=lambda: {"A": 0.8, "B": 0.15})
+    drift_warn: float = 0.1
+    drift_alert: float = 0.25
 
     @property
     def tier_order(self) -> list[str]:
@@ -195,6 +223,8 @@ def plan_scoring(
         warnings=tuple(str(w) for w in warnings),
         value_months=cfg.score.value_lookback_months,
         value_tiers=dict(cfg.score.value_tiers),
+        drift_warn=cfg.score.drift_warn,
+        drift_alert=cfg.score.drift_alert,
     )
 
 
