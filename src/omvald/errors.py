@@ -63,6 +63,12 @@ class OutputError(OmvaldError):
     exit_code = 5
 
 
+class NotObservableError(OmvaldError):
+    """An outcome is asked for before the data can show it (a campaign measured before its horizon has passed)."""
+
+    exit_code = 6
+
+
 class TrackingError(OmvaldError):
     """The MLflow tracking server or store cannot be reached, or stopped answering during a run.
 
@@ -70,4 +76,4 @@ class TrackingError(OmvaldError):
     server does not answer at all (:func:`omvald.model.tracking.connect`).
     """
 
-    exit_code = 6
+    exit_code = 7

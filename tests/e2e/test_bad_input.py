@@ -234,6 +234,39 @@ def tracked_run_on_a_stopped_server(project: Path) -> None:
     write_json(run, project / "models" / "run.json")
 
 
+def old_scores(project: Path) -> None:
+    """A scores file from before value tiers and reasons per driver."""
+    pd.DataFrame({"customer_id": ["C0000001"], "as_of": ["2024-08-31"], "p_churn": [0.2]}).to_csv(
+        project / "old_scores.csv", index=False
+    )
+
+
+def scores_and_rules(project: Path) -> None:
+    """A scores file a plan can read, and params whose rule names an action that is not defined."""
+    columns = ["customer_id", "as_of", "p_churn", "p_phase_out", "risk_tier", "value_tier", "segment", "value",
+               "contactable", "preferred_channel", "churn_driver_1", "churn_reason_1", "phase_out_driver_1",
+               "phase_out_reason_1"]  # fmt: skip
+    row = ["C0000001", "2024-08-31", 0.4, 0.1, "high", "A", "passive", 900.0, True, "email", "price_change",
+           "price rise: invoice up 9%", None, None]  # fmt: skip
+    pd.DataFrame([row], columns=columns).to_csv(project / "scores.csv", index=False)
+    actions = "  actions:\n    plan_review: {channel: preferred, cost: 1.0, effect: 0.2}\n"
+    (project / "bad_params.yaml").write_text(f"plan:\n{actions}  rules:\n    - {{action: call_them}}\n")
+
+
+def retention_list(groups: list[str]) -> Callable[[Path], None]:
+    """A retention list at the export's last day (its end of data: the horizon has not passed)."""
+
+    def write(project: Path) -> None:
+        customers = pd.read_csv(project / "export" / "customers.csv", dtype=str)
+        ids = customers["customer_id"].head(len(groups))
+        pd.DataFrame({"customer_id": ids, "as_of": "2024-08-31", "group": groups, "action": "plan_review",
+                      "segment": "passive", "value_tier": "A", "value": 100.0, "cost": 1.0}).to_csv(
+            project / "list.csv", index=False
+        )  # fmt: skip
+
+    return write
+
+
 def params_file(text: str) -> Callable[[Path], None]:
     def write(project: Path) -> None:
         (project / "bad_params.yaml").write_text(text)
@@ -362,6 +395,22 @@ CASES = [
          ConfigError.exit_code, ("--explain 'top:nan'", "finite")),
     Case("explain-top-inf", ["score", "--input", "export", "--output", "s.csv", "--explain", "top:inf"],
          ConfigError.exit_code, ("--explain 'top:inf'", "finite")),
+    # from scores to actions and back
+    Case("plan-on-old-scores", ["plan", "old_scores.csv", "list.csv"], DataContractError.exit_code,
+         ("old_scores.csv", "value_tier", "score the customers again"), old_scores),
+    Case("plan-onto-its-scores", ["plan", "old_scores.csv", "old_scores.csv"], OutputError.exit_code,
+         ("the output is the input",), old_scores),
+    Case("plan-rule-without-action", ["plan", "scores.csv", "list.csv", "--params", "bad_params.yaml"],
+         ConfigError.exit_code, ("plan.rules[0]", "'call_them'", "plan.actions"), scores_and_rules),
+    Case("effect-before-the-horizon", ["effect", "--list", "list.csv", "--input", "export", "--output", "e.json"],
+         6, ("not yet observable", "2024-08-31", "Measure with an export that reaches"),
+         retention_list(["contact", "contact", "control"])),
+    Case("effect-without-control", ["effect", "--list", "list.csv", "--input", "export", "--output", "e.json"],
+         DataContractError.exit_code, ("list.csv", "no control customer"), retention_list(["contact", "contact"])),
+    Case("campaign-of-another-business", ["generate", "next", "--campaign", "list.csv"], DataContractError.exit_code,
+         ("list.csv", "not a customer of the synthetic business", "C9"),
+         lambda project: pd.DataFrame({"customer_id": ["C9"], "as_of": ["2024-08-31"], "group": ["contact"],
+                                       "action": ["a"], "segment": ["active"]}).to_csv(project / "list.csv")),
 ]  # fmt: skip
 
 

@@ -115,17 +115,25 @@ def local_features(interim, tmp_path_factory) -> Path:
 def models(local_features, tmp_path_factory) -> Path:
     """Small churn and phase-out models trained on the local features (enough to score)."""
     from omvald.model.estimators import LGBMChurnModel
+    from omvald.model.reference import training_reference
 
     training = pd.read_parquet(local_features / "training.parquet")
     registry = json.loads((local_features / "registry.json").read_text())
     names = [f["name"] for f in registry if f["available"]]
     categorical = [f["name"] for f in registry if f["available"] and f["kind"] == "categorical"]
     folder = tmp_path_factory.mktemp("models")
+    fitted = {}
     for target in ("churn", "phase_out"):
         labelled = training[target].notna()
         model = LGBMChurnModel(n_estimators=20, min_child_samples=20, categorical_features=categorical)
         model.fit(training.loc[labelled, names], training.loc[labelled, target].astype(int))
         joblib.dump(model, folder / f"{target}.joblib")
+        fitted[target] = model
+    # the training reference drift compares with: the latest labelled date, as the train stage's test window
+    latest = training.loc[training["as_of"] == training.loc[training["churn"].notna(), "as_of"].max()]
+    drivers = {f["name"]: f["driver"] for f in registry}
+    reference = training_reference(latest, latest, names, categorical, drivers, fitted, {"rows_from": "test"})
+    (folder / "reference.json").write_text(json.dumps(reference))
     return folder
 
 
@@ -251,9 +259,10 @@ def write_contract_folder(folder: Path, fmt: str, n_customers: int = 300, seed: 
 def test_spark_scores_equal_run_score_on_the_same_folder(spark, models, tmp_path, fmt, explain):
     folder = write_contract_folder(tmp_path / "input", fmt)
     local_out, spark_out = tmp_path / "local.parquet", tmp_path / "spark.parquet"
-    local = stage.run_score(CFG, folder, local_out, explain=explain, models_dir=models)
+    drift = {"local": tmp_path / "local.drift.json", "spark": tmp_path / "spark.drift.json"}
+    local = stage.run_score(CFG, folder, local_out, explain=explain, models_dir=models, drift_path=drift["local"])
     on_spark = run_score_spark_on_folder(
-        CFG, folder, spark_out, "ignored", explain=explain, models_dir=models, spark=spark
+        CFG, folder, spark_out, "ignored", explain=explain, models_dir=models, spark=spark, drift_path=drift["spark"]
     )
 
     expected, got = pd.read_parquet(local_out), pd.read_parquet(spark_out)
@@ -262,8 +271,21 @@ def test_spark_scores_equal_run_score_on_the_same_folder(spark, models, tmp_path
     assert got["explained"].sum() == local["n_explained"] > 0
     if explain == "top:7":
         assert local["n_explained"] == 7
-    ignore = {"timings_s", "engine", "output"}  # warnings included
+    # the columns of the retention plan: value and its A/B/C tier (cut once from every bucket's values on both
+    # engines), the preferred channel, reasons per driver with their strongest feature
+    assert set(got["value_tier"]) == {"A", "B", "C"} and got["preferred_channel"].notna().any()
+    assert got.loc[got["explained"], "churn_driver_1_feature"].notna().any()
+    assert on_spark["by_value_tier_risk"] == local["by_value_tier_risk"]
+    assert on_spark["value_tiers"] == local["value_tiers"]
+    ignore = {"timings_s", "engine", "output", "drift"}  # warnings included; drift names its own file
     assert {k: v for k, v in on_spark.items() if k not in ignore} == {k: v for k, v in local.items() if k not in ignore}
+    # the same drift numbers: bucket counts merged from Spark rows, as the local engine merges its buckets
+    local_drift, spark_drift = (json.loads(p.read_text()) for p in (drift["local"], drift["spark"]))
+    assert not local_drift["skipped"] and local_drift["n_scored"] == local["n_scored"]
+    assert spark_drift == local_drift
+    assert {k: v for k, v in on_spark["drift"].items() if k != "file"} == {
+        k: v for k, v in local["drift"].items() if k != "file"
+    }
 
 
 def test_spark_summary_lists_the_local_data_warnings(spark, models, tmp_path):

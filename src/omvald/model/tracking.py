@@ -8,7 +8,9 @@ pipeline. Each model is logged as a pyfunc returning calibrated
 probabilities and registered as a new version with alias ``candidate``;
 ``omvald promote`` moves ``champion``. The pyfunc is the scoring fit (what
 ``omvald score`` uses); the holdout fit (the one evaluated) is an extra
-artifact of the same version, ``holdout``, which promote compares.
+artifact of the same version, ``holdout``, which promote compares, and so is
+the training reference, ``reference`` (``models/reference.json``), which
+drift at scoring time compares with.
 """
 
 from __future__ import annotations
@@ -170,6 +172,9 @@ class OmvaldModelWrapper(mlflow.pyfunc.PythonModel):
         # what the exports it scores must hold (omvald.model.inputs); None for versions registered before it
         inputs = context.artifacts.get("inputs")
         self.inputs = read_json(inputs) if inputs else None
+        # versions registered before drift existed have no training reference: scoring then skips drift
+        reference = context.artifacts.get("reference")
+        self.reference = read_json(reference) if reference else None
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         p = self.model.predict_proba(model_input)[:, 1]
@@ -186,6 +191,7 @@ class ModelToLog:
     example: pd.DataFrame
     holdout_path: Path | None = None
     inputs_path: Path | None = None
+    reference_path: Path | None = None
     params: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -258,6 +264,7 @@ def _log_model(ctx: TrackingContext, item: ModelToLog) -> dict[str, Any]:
             "model": str(item.path),
             **({"holdout": str(item.holdout_path)} if item.holdout_path else {}),
             **({"inputs": str(item.inputs_path)} if item.inputs_path else {}),
+            **({"reference": str(item.reference_path)} if item.reference_path else {}),
         },
         signature=_signature(example, output),
         input_example=example.head(5),
@@ -392,6 +399,72 @@ def predict_registered(
             return model.predict(pyfunc_input(frame)).iloc[:, 0].to_numpy(dtype=float), "scoring"
     except MlflowException as exc:
         raise ModelError(f"cannot score {name}@{alias} on the current test rows: {exc.message}") from exc
+
+
+def model_version(tracking_uri: str, name: str, alias_or_version: str) -> dict[str, Any]:
+    """``{name, version, run_id, model_id, metrics}`` of ``name@alias`` or ``name/version``: what monitor reports to.
+
+    ``metrics`` are the version's run metrics (evaluate logs ``test.*`` there).
+    """
+    client = mlflow_client(tracking_uri)
+    try:
+        if alias_or_version.isdigit():
+            found = client.get_model_version(name, alias_or_version)
+        else:
+            found = client.get_model_version_by_alias(name, alias_or_version)
+    except MlflowException as exc:
+        raise ModelError(f"no model version {name}@{alias_or_version} in {tracking_uri}: {exc.message}") from exc
+    metrics = dict(client.get_run(found.run_id).data.metrics) if found.run_id else {}
+    return {
+        "name": name,
+        "version": str(found.version),
+        "run_id": found.run_id,
+        "model_id": getattr(found, "model_id", None),
+        "metrics": metrics,
+    }
+
+
+def log_monitoring(
+    tracking_uri: str,
+    experiment: str,
+    *,
+    as_of: str,
+    versions: Mapping[str, Mapping[str, Any]],
+    metrics: Mapping[str, Mapping[str, Any]],
+    flags: Iterable[str],
+    artifact: Path | None = None,
+) -> str:
+    """One ``monitor <as_of>`` run: realized metrics per target, linked to its model version; returns the run id.
+
+    ``versions``: ``{target: {name, version, model_id}}``; ``metrics``:
+    ``{target: nested metrics}`` (logged as ``realized.<...>`` with the
+    version's ``model_id``, so they show on the model); each version also
+    gets the tags ``monitor.<as_of>.roc_auc`` and ``monitor.<as_of>.flagged``.
+    """
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    flags = list(flags)
+    experiment_id = _setup(TrackingContext(tracking_uri=tracking_uri, experiment=experiment))
+    tags = {"omvald.stage": "monitor", "as_of": as_of, "flagged": str(bool(flags)).lower()}
+    tags.update({f"model.{t}": f"{v['name']}/{v['version']}" for t, v in versions.items()})
+    client = mlflow_client(tracking_uri)
+    with _quiet(), mlflow.start_run(experiment_id=experiment_id, run_name=f"monitor {as_of}", tags=tags) as run:
+        for target, values in metrics.items():
+            flat = flatten_metrics({"realized": {target: values}})
+            model_id = (versions.get(target) or {}).get("model_id")
+            for start in range(0, len(flat), 500):
+                mlflow.log_metrics(dict(list(flat.items())[start : start + 500]), model_id=model_id)
+        if flags:
+            mlflow.set_tag("flags", " | ".join(flags)[:5000])
+        if artifact is not None:
+            mlflow.log_artifact(str(artifact), artifact_path="monitor")
+        for target, v in versions.items():
+            auc = (metrics.get(target) or {}).get("roc_auc")
+            if auc is not None:
+                client.set_model_version_tag(v["name"], v["version"], f"monitor.{as_of}.roc_auc", f"{auc:.4f}")
+            flagged = any(f.startswith(target.replace("_", "-")) for f in flags)
+            client.set_model_version_tag(v["name"], v["version"], f"monitor.{as_of}.flagged", str(flagged).lower())
+        return run.info.run_id
 
 
 def load_pyfunc(model_uri: str, tracking_uri: str) -> Any:

@@ -49,9 +49,11 @@ from omvald.model.artifacts import (
 from omvald.model.baselines import HeuristicBaseline, LogisticBaseline
 from omvald.model.estimators import LGBMChurnModel
 from omvald.model.inputs import INPUTS_FILE, model_inputs
+from omvald.model.reference import REFERENCE_FILE
 from omvald.model.refit import refit
 from omvald.model.skips import phase_out_skip_reason
 from omvald.model.split import Split, make_split
+from omvald.model.train_reference import reference_of
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +176,7 @@ def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any =
                 _dump(models[target][fit], model_path(staging, target, fit))
         _dump({t: {k: m for k, m in fitted[t].items() if k != "lgbm"} for t in targets}, staging / "baselines.joblib")
         write_json(split_json, staging / "split.json")
+        write_json(reference_of(cfg, fs, frame, split, models), staging / REFERENCE_FILE)
         write_json({"trained": targets, "skipped": skipped, "fits": fits}, staging / TARGETS_FILE)
         write_json(model_inputs(fs.meta, fs.registry, fs.features).as_json(), staging / INPUTS_FILE)
         run_info: dict[str, Any] = {"tracking_uri": None, "runs": {}, "models": {}}

@@ -19,6 +19,7 @@ import pandas as pd
 from omvald.config import Config
 from omvald.model.artifacts import HOLDOUT, SCORING, TARGETS_FILE, FeatureSet, model_path, target_rows
 from omvald.model.inputs import INPUTS_FILE, ModelInputs, read_model_inputs
+from omvald.model.reference import REFERENCE_FILE
 from omvald.model.split import Split
 
 
@@ -67,6 +68,7 @@ def track_training(
                 path=model_path(models_dir, target),
                 holdout_path=model_path(models_dir, target, HOLDOUT),
                 inputs_path=models_dir / INPUTS_FILE,
+                reference_path=models_dir / REFERENCE_FILE,
                 example=rows.head(200) if len(rows) else frame[fs.features].head(200),
                 params={
                     "model.n_trees": model.n_trees_,

@@ -27,7 +27,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +39,12 @@ from omvald.errors import ConfigError, ModelError
 from omvald.features.facts import AttributeFacts, attribute_meta
 from omvald.features.registry import registry_entries
 from omvald.features.spec import FeatureSpec
+from omvald.io import read_json
 from omvald.model.inputs import ModelInputs
+from omvald.model.reference import REFERENCE_FILE, Reference
 from omvald.scoring import export_fit
 from omvald.scoring.select import ExplainPolicy
+from omvald.scoring.value_tiers import check_shares
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +64,17 @@ class ScoringModels:
     ``source`` says where they came from (the models folder or the
     ``models:/`` URI) for the summary. ``inputs``: what the exports they
     score must hold (``models/inputs.json``; None for models trained
-    before it existed).
+    before it existed). ``reference`` is the training reference drift
+    compares with (:mod:`omvald.model.reference`), or None with the reason
+    in ``reference_missing``.
     """
 
     churn: Any
     phase_out: Any | None
     source: str
     inputs: ModelInputs | None = None
+    reference: Reference | None = None
+    reference_missing: str | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -100,7 +107,8 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
             if not path.exists():
                 raise ModelError(f"{path}: model not found; run `omvald train` or pass --models-dir / --model-uri.")
             models.append(load_model_file(path))
-        return ScoringModels(models[0], models[1], str(models_dir), read_model_inputs(models_dir))
+        reference, missing = _reference(models_dir / REFERENCE_FILE)
+        return ScoringModels(models[0], models[1], str(models_dir), read_model_inputs(models_dir), reference, missing)
     from omvald.errors import TrackingError
     from omvald.model.tracking import REGISTERED_NAMES, connect, load_pyfunc, missing_alias_message
 
@@ -116,9 +124,9 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
     missing = missing_alias_message(tracking_uri, REGISTERED_NAMES["churn"], match["alias"])
     if missing is not None:
         raise ModelError(f"--model-uri {model_uri}: {missing}")
-    models, inputs = [], None
+    models, inputs, reference = [], None, None
     for target in ("churn", "phase_out"):
-        uri = f"models:/{REGISTERED_NAMES[target]}@{match['alias']}"
+        uri = uri_of(target, match["alias"])
         try:
             pyfunc = load_pyfunc(uri, tracking_uri)
         except TrackingError:
@@ -131,7 +139,37 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
         record = getattr(inner, "inputs", None)
         if target == "churn" and record is not None:
             inputs = ModelInputs.from_json(record)
-    return ScoringModels(models[0], models[1], model_uri, inputs)
+        if target == "churn":
+            reference = getattr(inner, "reference", None)
+    if reference is None:
+        return ScoringModels(
+            models[0], models[1], model_uri, inputs, None,
+            f"{uri_of('churn', match['alias'])} has no training reference (registered before drift existed): "
+            "drift is not measured; retrain to get one",
+        )  # fmt: skip
+    parsed = _parsed(reference, f"{uri_of('churn', match['alias'])} (reference)")
+    return ScoringModels(models[0], models[1], model_uri, inputs, parsed)
+
+
+def uri_of(target: str, alias: str) -> str:
+    """The registry URI of ``target``'s model under ``alias``."""
+    from omvald.model.tracking import REGISTERED_NAMES
+
+    return f"models:/{REGISTERED_NAMES[target]}@{alias}"
+
+
+def _reference(path: Path) -> tuple[Reference | None, str | None]:
+    """The training reference beside the models, or None and why not."""
+    if not path.exists():
+        return None, f"{path} not found (models trained before drift existed): drift is not measured; retrain"
+    return _parsed(read_json(path), str(path)), None
+
+
+def _parsed(data: Any, where: str) -> Reference:
+    try:
+        return Reference.from_json(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{where}: not a training reference this omvald can read ({exc}); retrain the models") from exc
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -146,6 +184,9 @@ class ScoringPlan:
     reason sentences; ``empty_tables`` have no rows in the whole input, so
     every bucket gives them all optional columns; ``source`` is the input
     folder (messages, summary); ``warnings`` are the input's data warnings.
+    ``value_months`` is the value lookback and ``value_tiers`` the A/B
+    revenue shares (:mod:`omvald.scoring.value_tiers`); ``drift_warn`` /
+    ``drift_alert`` the PSI thresholds (``score.drift_*``).
     """
 
     as_of: dt.date
@@ -158,6 +199,10 @@ class ScoringPlan:
     n_buckets: int
     source: str
     warnings: tuple[str, ...] = ()
+    value_months: int = 12
+    value_tiers: dict[str, float] = field(default_factory=lambda: {"A": 0.8, "B": 0.15})
+    drift_warn: float = 0.1
+    drift_alert: float = 0.25
 
     @property
     def tier_order(self) -> list[str]:
@@ -192,6 +237,9 @@ def plan_scoring(
     :class:`ModelError` when it does not fit, and adds warnings where the
     scores still mean what they say. Without them only the export is judged.
     """
+    check_shares(cfg.score.value_tiers)
+    if cfg.score.value_lookback_months < 1:
+        raise ConfigError(f"score.value_lookback_months: must be >= 1, got {cfg.score.value_lookback_months}")
     empty = tuple(t for t in FILLABLE_TABLES if int(meta.get("rows", {}).get(t, 1)) == 0)
     feature_meta = whole_input_facts(meta, attributes, empty, population)
     if models is not None:
@@ -215,6 +263,10 @@ def plan_scoring(
         n_buckets=scoring_buckets(cfg),
         source=source,
         warnings=tuple(str(w) for w in [*warnings, *fit_warnings]),
+        value_months=cfg.score.value_lookback_months,
+        value_tiers=dict(cfg.score.value_tiers),
+        drift_warn=cfg.score.drift_warn,
+        drift_alert=cfg.score.drift_alert,
     )
 
 

@@ -18,7 +18,7 @@ the input read and validated by Spark:
    unpickles them once, not once per bucket. With ``top:N`` each task
    explains its own best N (``defer_top=False``: the work stays in the
    tasks); the finisher keeps the reasons of the run's top N;
-3. finish: the scored rows (one per customer, ~40 columns) are collected to
+3. finish: the scored rows (one per customer, ~50 columns) are collected to
    the driver as Arrow and go through :func:`omvald.scoring.finish.finish_scoring`,
    so the output file and summary are the local engine's, data warnings
    included.
@@ -36,7 +36,7 @@ import pyarrow as pa
 from omvald.config import Config, DataConfig
 from omvald.features.spec import BucketTables
 from omvald.scoring import score as sc
-from omvald.scoring.bucket import BucketResult, score_bucket
+from omvald.scoring.bucket import DRIFT_COLUMN, BucketResult, score_bucket
 from omvald.scoring.clock import PhaseClock
 from omvald.scoring.finish import ScoredBuckets, ScoreSummary, check_output, finish_scoring
 from omvald.scoring.plan import ScoringPlan, load_scoring_models, plan_scoring, scoring_buckets
@@ -53,7 +53,11 @@ log = logging.getLogger(__name__)
 
 
 def output_schema() -> pa.Schema:
-    """Arrow schema of :data:`omvald.scoring.score.OUTPUT_COLUMNS` (reason values are text)."""
+    """Arrow schema of :data:`omvald.scoring.score.ROW_COLUMNS`, a task's rows (reason values are text), and the
+    bucket's drift counts (:data:`omvald.scoring.bucket.DRIFT_COLUMN`).
+
+    The value tier is not among them: the finisher cuts it from every customer's value.
+    """
     types = {
         "customer_id": pa.string(),
         "as_of": pa.date32(),
@@ -61,12 +65,13 @@ def output_schema() -> pa.Schema:
         "segment": pa.string(),
         "contactable": pa.bool_(),
         "explained": pa.bool_(),
+        DRIFT_COLUMN: pa.string(),
     }
     fields = []
-    for name in sc.OUTPUT_COLUMNS:
+    for name in [*sc.ROW_COLUMNS, DRIFT_COLUMN]:
         if name in types:
             fields.append(pa.field(name, types[name]))
-        elif name.startswith(("p_", "monthly_", "revenue_")) or name.endswith("_contribution"):
+        elif name == "value" or name.startswith(("p_", "monthly_", "revenue_")) or name.endswith("_contribution"):
             fields.append(pa.field(name, pa.float64()))
         else:  # driver names, driver values as text, reason sentences
             fields.append(pa.field(name, pa.string()))
@@ -85,6 +90,7 @@ def run_score_spark_on_folder(
     model_uri: str | None = None,
     tracking_uri: str | None = None,
     summary_path: Path | None = None,
+    drift_path: Path | None = None,
     spark: SparkSession | None = None,
 ) -> ScoreSummary:
     """:func:`omvald.scoring.stage.run_score` on Spark: same arguments, output file and summary.
@@ -142,7 +148,7 @@ def run_score_spark_on_folder(
     merged = ScoredBuckets(plan)
     if table.num_rows:
         merged.add(BucketResult.from_rows(_collected_rows(table, schema)))
-    return finish_scoring(plan, models, merged, output, summary_path, clock, engine="spark")
+    return finish_scoring(plan, models, merged, output, summary_path, clock, engine="spark", drift_path=drift_path)
 
 
 def _score_task(
