@@ -39,7 +39,7 @@ import psutil
 
 from omvald.config import Config, load_config
 
-PHASES = ("load_models", "read_validate", "features", "predict", "reasons", "write")
+PHASES = ("load_models", "read_validate", "features", "predict", "drift", "reasons", "write")
 
 
 class RssSampler:
@@ -151,9 +151,9 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
-def run_child(args: argparse.Namespace, policy: str) -> dict[str, Any]:
+def run_child(args: argparse.Namespace, policy: str, script: str = __file__) -> dict[str, Any]:
     cmd = [
-        sys.executable, __file__, "--customers", str(args.customers), "--months", str(args.months),
+        sys.executable, script, "--customers", str(args.customers), "--months", str(args.months),
         "--models-dir", str(args.models_dir), "--work", str(args.work), "--params", str(args.params),
         "--child", policy,
     ]  # fmt: skip

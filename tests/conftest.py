@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline_run import PIPELINE, run_cli, small_params
+from pipeline_run import CAMPAIGN, PIPELINE, run_cli, small_params
 
 PIPELINE_FIXTURES = {"small_pipeline"}
 
@@ -34,10 +34,13 @@ def small_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Layout as in the repository (``data/``, ``models/``, ``metrics/``,
     ``plots/``, ``reports/``), ``params.yaml`` and ``mlflow.db`` inside it.
+    Before the report, the plan's campaign is run and measured
+    (:data:`pipeline_run.CAMPAIGN`: ``data/synthetic_next``,
+    ``reports/effect.json``), so the report shows the whole loop.
     """
     project = tmp_path_factory.mktemp("small_pipeline")
     params_file = project / "params.yaml"
     params_file.write_text(yaml.safe_dump(small_params(project), sort_keys=False))
-    for args in PIPELINE:
+    for args in [*PIPELINE[:-1], *CAMPAIGN, PIPELINE[-1]]:
         run_cli(project, list(args), params_file)
     return project

@@ -37,7 +37,29 @@ PIPELINE = (
         "--summary",
         "reports/score_summary.json",
     ],
+    ["plan", "data/scores/scores.parquet", "data/plan/retention_list.csv", "--summary", "reports/plan_summary.json"],
     ["report", "--out", "reports/report.html"],
+)
+# The loop after the plan (README, "From scores to a campaign and back"): the synthetic business runs the
+# campaign and writes a newer export, on which the campaign's effect is measured. Not dvc.yaml stages.
+CAMPAIGN = (
+    [
+        "generate",
+        "data/synthetic_next",
+        "--campaign",
+        "data/plan/retention_list.csv",
+        "--truth",
+        "data/ground_truth_next.parquet",
+    ],
+    [
+        "effect",
+        "--list",
+        "data/plan/retention_list.csv",
+        "--input",
+        "data/synthetic_next",
+        "--output",
+        "reports/effect.json",
+    ],
 )
 
 

@@ -64,6 +64,41 @@ class PurchaseConfig:
 
 
 @dataclass(frozen=True)
+class CampaignConfig:
+    """``omvald generate --campaign LIST``: the months after a retention list's as-of date, with planted effects.
+
+    ``churn_hazard_cut[action][segment]``: a contacted customer's monthly
+    churn hazard is multiplied by ``1 - cut`` from the first billing cycle
+    after the list's as-of date (control customers and actions or segments
+    not named: no effect). See docs/synthetic.md, "A campaign".
+    """
+
+    months: int = 6
+    seed: int = 1
+    churn_hazard_cut: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ShiftConfig:
+    """A change in the subscription business partway through (``generate.shift``), for drift and monitoring.
+
+    Off while ``month`` is null: the business is then exactly the one without
+    this section. From the first day of ``month`` (months after the start):
+    a cheap competitor plan adds ``competitor_churn`` to the monthly churn
+    hazard of passive customers who pay more than 10% above the list price
+    (churn driver ``competitor`` in the ground truth), list prices and so every
+    invoice change by ``billing_change`` (0.1 = 10% more), and a share
+    ``new_channel_share`` of inbound contacts and complaints come through a
+    new channel, ``social``.
+    """
+
+    month: int | None = None
+    competitor_churn: float = 0.0
+    billing_change: float = 0.0
+    new_channel_share: float = 0.0
+
+
+@dataclass(frozen=True)
 class GenerateConfig:
     """Knobs of the synthetic business (see ``omvald.data.generate``)."""
 
@@ -134,6 +169,7 @@ class GenerateConfig:
     # Which business: the subscription company above, or a purchase-only one (``purchases``).
     business: str = "subscription"
     purchases: PurchaseConfig = PurchaseConfig()
+    shift: ShiftConfig = ShiftConfig()
 
 
 @dataclass(frozen=True)
@@ -208,6 +244,73 @@ class ScoreConfig:
     risk_tiers: dict[str, float] = field(default_factory=lambda: {"high": 0.3, "medium": 0.1})
     # Buckets the scoring loop walks (None = features.n_buckets); more buckets = less memory.
     chunk_buckets: int | None = None
+    # A customer's value = billed in the last this many months up to the as-of date (omvald.scoring.customer_facts).
+    value_lookback_months: int = 12
+    # ABC analysis: A = the customers who together make this share of the revenue, B the next share, C the rest.
+    value_tiers: dict[str, float] = field(default_factory=lambda: {"A": 0.8, "B": 0.15})
+    # Population stability index of a feature, driver or score vs the training reference: above
+    # drift_warn it is listed, above drift_alert flagged as a large shift (omvald.scoring.drift).
+    drift_warn: float = 0.1
+    drift_alert: float = 0.25
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One retention action of the plan's rule table (``plan.actions``).
+
+    ``channel``: a channel name, or ``preferred`` = the customer's own
+    (``preferred_channel`` in the scores; ``plan.default_channel`` when
+    unknown). ``cost``: money per contacted customer. ``effect``: the share
+    of the customer's churn and phase-out risk the action is assumed to remove
+    (0.2 = one in five), until a measured effect replaces it.
+    """
+
+    channel: str = "preferred"
+    theme: str = ""
+    cost: float = 0.0
+    effect: float = 0.0
+
+
+@dataclass(frozen=True)
+class PlanRule:
+    """A row of the rule table: customers whose driver, segment and value tier match get ``action``.
+
+    An empty list matches anything; the first matching row wins.
+    """
+
+    action: str = ""
+    driver: tuple[str, ...] = ()
+    segment: tuple[str, ...] = ()
+    tier: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    """``omvald plan``: who to contact, how, and the control group (omvald.actions)."""
+
+    # Budget: at most this many contacts and/or this total cost (money); null = no limit of that kind.
+    budget_contacts: int | None = 2000
+    budget_cost: float | None = None
+    holdout_share: float = 0.1
+    holdout_salt: str = "omvald-holdout"
+    default_channel: str = "email"
+    actions: dict[str, ActionSpec] = field(default_factory=dict)
+    rules: tuple[PlanRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class EffectConfig:
+    """``omvald effect``: measured effect of a campaign (omvald.actions.effect)."""
+
+    # A group is measured on its own only with at least this many contacted and this many control customers.
+    min_group_customers: int = 30
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    # `omvald monitor`: a realized ROC AUC this much below the training-time one is flagged.
+    max_auc_drop: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -244,11 +347,15 @@ class Config:
     seed: int = 0
     data: DataConfig = DataConfig()
     generate: GenerateConfig = GenerateConfig()
+    campaign: CampaignConfig = CampaignConfig()
     features: FeatureConfig = FeatureConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     explain: ExplainConfig = ExplainConfig()
     score: ScoreConfig = ScoreConfig()
+    plan: PlanConfig = PlanConfig()
+    effect: EffectConfig = EffectConfig()
+    monitor: MonitorConfig = MonitorConfig()
     mlflow: MlflowConfig = MlflowConfig()
     spark: SparkConfig = SparkConfig()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

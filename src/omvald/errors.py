@@ -61,3 +61,19 @@ class OutputError(OmvaldError):
     """
 
     exit_code = 5
+
+
+class NotObservableError(OmvaldError):
+    """An outcome is asked for before the data can show it (a campaign measured before its horizon has passed)."""
+
+    exit_code = 6
+
+
+class TrackingError(OmvaldError):
+    """The MLflow tracking server or store cannot be reached, or stopped answering during a run.
+
+    The message names the tracking URI. Raised before any work when the
+    server does not answer at all (:func:`omvald.model.tracking.connect`).
+    """
+
+    exit_code = 7

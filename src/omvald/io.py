@@ -64,6 +64,32 @@ def atomic_path(target: str | Path, stage: str | None = None) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def staged_files(folder: str | Path) -> Iterator[Path]:
+    """Yield an empty staging folder inside ``folder``; on success move every file in it into ``folder``.
+
+    For a stage whose files must change together or not at all (``models/``:
+    models, ``split.json``, ``run.json`` and what MLflow recorded of them):
+    write them all into the staging folder, do whatever may still fail (log
+    them to a tracking server), and only a completed block replaces the
+    same-named files of ``folder``. Other files in ``folder`` are never
+    touched. On error the staging folder is removed and ``folder`` is as it was.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staged.", dir=folder))
+    try:
+        yield staging
+        for path in sorted(staging.iterdir()):
+            target = folder / path.name
+            if target.is_dir() and not target.is_symlink():
+                raise OutputError(f"{target} is a folder; it is not replaced by a file. Move it away.")
+        for path in sorted(staging.iterdir()):
+            os.replace(path, folder / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def marker_content(stage: str | None = None) -> dict[str, Any]:
     """What the marker file of an output folder holds (no time stamp: DVC hashes the folder)."""
     from omvald import __version__

@@ -125,3 +125,31 @@ def test_features_refuse_decades_of_default_as_of_dates_and_say_what_to_set():
     explicit = dataclasses.replace(FeatureConfig(), as_of_first=dt.date(1991, 1, 31))
     dates, _ = check_settings(explicit, dt.date(1990, 1, 1), dt.date(2024, 12, 31))
     assert len(dates) == 408
+
+
+def test_bounds_and_exclusions_found_bucket_by_bucket_equal_the_whole_tables(business):
+    """An engine that sees one bucket of customers at a time adds up histograms and exclusion facts."""
+    from omvald.buckets import bucket_of_slot
+    from omvald.data.dates import (
+        add_exclusion_facts,
+        add_histograms,
+        bounds_of,
+        data_bounds,
+        date_histograms,
+        exclude_outside_bulk,
+        excluded_rows,
+        exclusion_warnings,
+    )
+    from omvald.data.validate import validate_rows
+
+    tables, *_ = validate_rows(with_strays(business), DataConfig())
+    whole, excluded, warnings = exclude_outside_bulk(tables, cut_end=True)
+    buckets = [
+        {t: df.loc[bucket_of_slot(df["hash_slot"], 3) == b].reset_index(drop=True) for t, df in tables.items()}
+        for b in range(3)
+    ]
+    bounds = bounds_of(add_histograms([date_histograms(part) for part in buckets]), cut_end=True)
+    assert bounds == data_bounds(tables, cut_end=True)
+    parts = [excluded_rows(part, *bounds) for part in buckets]
+    assert exclusion_warnings(add_exclusion_facts([facts for _, facts in parts]), *bounds) == (excluded, warnings)
+    assert sum(len(part["billing"]) for part, _ in parts) == len(whole["billing"]) == len(tables["billing"]) - 2

@@ -126,3 +126,58 @@ def test_a_quoted_line_break_inside_a_value_is_kept(tmp_path):
     raw = write_export(tmp_path, "utf-8", customers, "customer_id,invoice_date,amount\nC1,2023-01-31,1\n")
     frames, _ = read_tables(raw)
     assert frames["customers"]["note"].tolist() == ["line one\nline two, more", "x"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"customer_id,region\nC1,north\n", "utf8"),
+        ("customer_id,region\nC1,north\n".encode("utf-16"), "utf-16"),
+        ("customer_id,Län\nC1,Skåne\n".encode("cp1252"), "cp1252"),  # the header is not UTF-8
+        ("customer_id,region\nC1,north\nC2,€5 Malmö\n".encode("cp1252"), "cp1252"),  # only line 3 is not
+    ],
+)
+def test_the_whole_file_encoding_is_decided_before_reading_as_the_reader_ends_up_reading_it(
+    tmp_path, content, expected
+):
+    """For readers that cannot fall back half-way through a file (the Spark engine)."""
+    from omvald.data.encoding import whole_file_encoding
+
+    (tmp_path / "customers.csv").write_bytes(content)
+    assert whole_file_encoding(tmp_path / "customers.csv", "customers") == expected
+
+
+def test_a_byte_windows_1252_leaves_undefined_is_refused_up_front_as_the_reader_refuses_it(tmp_path):
+    from omvald.data.encoding import whole_file_encoding
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "customers.csv").write_bytes(b"customer_id,signup_date,region\nC1,2023-01-01,Malm\xf6\x81\n")
+    with pytest.raises(DataContractError, match="neither UTF-8 nor Windows-1252") as whole:
+        whole_file_encoding(raw / "customers.csv", "customers")
+    with pytest.raises(DataContractError) as reader:
+        read_tables(raw)
+    assert str(whole.value) == str(reader.value)
+
+
+def test_text_read_as_iso_8859_1_becomes_what_windows_1252_reads():
+    from omvald.data.encoding import latin1_to_cp1252
+
+    raw = "Pris: 5 € — “Skåne” ™".encode("cp1252")
+    assert latin1_to_cp1252(raw.decode("latin-1")) == raw.decode("cp1252")
+
+
+@pytest.mark.parametrize("chunk", [3, 7, 64, 1 << 24])
+def test_the_first_line_that_is_not_utf8_is_found_whatever_the_scan_chunk(tmp_path, monkeypatch, chunk):
+    """Chunks of plain ASCII are skipped fast; a UTF-8 letter split between two chunks is still UTF-8."""
+    from omvald.data import encoding
+
+    monkeypatch.setattr(encoding, "SCAN_CHUNK", chunk)
+    utf8 = "customer_id,region\nC1,north\nC2,Skåne\nC3,south\n".encode()
+    latin = utf8 + "C4,Malmö\nC5,east\n".encode("latin-1")
+    (tmp_path / "utf8.csv").write_bytes(utf8)
+    (tmp_path / "mixed.csv").write_bytes(latin)
+    (tmp_path / "latin.csv").write_bytes(latin.replace("å".encode(), "å".encode("latin-1")))
+    assert encoding.first_non_utf8_line(tmp_path / "utf8.csv") == (None, False)
+    assert encoding.first_non_utf8_line(tmp_path / "mixed.csv") == (5, True)
+    assert encoding.first_non_utf8_line(tmp_path / "latin.csv") == (3, False)

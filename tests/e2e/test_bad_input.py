@@ -11,7 +11,9 @@ earlier outputs survive the failed run too.
 
 A new case is one :class:`Case` entry in :data:`CASES`: a name, the
 command line, the exit code, the words the message must hold, and
-optionally a ``setup(project)`` that plants its bad input first.
+optionally a ``setup(project)`` that plants its bad input first. An export
+that still scores, with a warning (exit code 0), lists the files the run
+writes (``writes``): those are added, and nothing else changes.
 """
 
 from __future__ import annotations
@@ -33,11 +35,14 @@ from typer.testing import CliRunner
 from omvald.cli import app
 from omvald.config import config_from_dict
 from omvald.data.generate import generate_business
-from omvald.errors import ConfigError, DataContractError, OutputError
+from omvald.errors import ConfigError, DataContractError, ModelError, OutputError, TrackingError
 from omvald.features.asof import month_end
-from omvald.features.build import build_features
+from omvald.features.build import build_features, feature_meta
+from omvald.features.registry import registry_entries
 from omvald.features.spec import BucketTables
+from omvald.io import write_json
 from omvald.model.estimators import LGBMChurnModel
+from omvald.model.inputs import INPUTS_FILE, model_inputs
 from omvald.scoring.stage import read_and_validate
 
 PARAMS = {
@@ -104,6 +109,10 @@ def train_models(export: Path, models: Path) -> None:
     joblib.dump(
         LGBMChurnModel(**TREE).fit(stays[features], stays["phase_out"].astype(int)), models / "phase_out.joblib"
     )
+    # what `omvald train` records with its models: the export they expect
+    facts = feature_meta(meta, BucketTables(**tables), dates, cfg.features)
+    registry = [e.record() for e in registry_entries(cfg.features, facts)]
+    write_json(model_inputs(facts, registry, features).as_json(), models / INPUTS_FILE)
 
 
 @pytest.fixture
@@ -180,6 +189,84 @@ def decades_of_history(project: Path) -> None:
     assert invoke(project, ["validate", "old", "old_interim", "--profile", "old_profile.json"]).exit_code == 0
 
 
+def drop_column(table: str, column: str) -> Callable[[Path], None]:
+    def drop(project: Path) -> None:
+        path = bad_export(project) / f"{table}.csv"
+        pd.read_csv(path, dtype=str).drop(columns=[column]).to_csv(path, index=False)
+
+    return drop
+
+
+def header_only_billing(project: Path) -> None:
+    path = bad_export(project) / "billing.csv"
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+
+
+def no_billing_file(project: Path) -> None:
+    (bad_export(project) / "billing.csv").unlink()
+
+
+def damaged_model(project: Path) -> None:
+    path = project / "models" / "churn.joblib"
+    path.write_bytes(path.read_bytes()[:100])  # a copy cut short
+
+
+def foreign_model(project: Path) -> None:
+    joblib.dump({"weights": [1, 2, 3]}, project / "models" / "churn.joblib")
+
+
+def registry_without_champion(project: Path) -> None:
+    """An MLflow store where training registered both models as 'candidate' and nobody promoted one."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    for name in ("omvald-churn", "omvald-phase-out"):
+        client.create_registered_model(name)
+        version = client.create_model_version(name, source=str(project / "models"))
+        client.set_registered_model_alias(name, "candidate", version.version)
+
+
+def tracked_run_on_a_stopped_server(project: Path) -> None:
+    """A models folder whose run was logged to a tracking server that has stopped since."""
+    params_file(STOPPED_SERVER)(project)
+    run = {"tracking_uri": "http://127.0.0.1:9", "parent_run_id": "0" * 32, "runs": {}, "models": {}}
+    write_json(run, project / "models" / "run.json")
+
+
+def old_scores(project: Path) -> None:
+    """A scores file from before value tiers and reasons per driver."""
+    pd.DataFrame({"customer_id": ["C0000001"], "as_of": ["2024-08-31"], "p_churn": [0.2]}).to_csv(
+        project / "old_scores.csv", index=False
+    )
+
+
+def scores_and_rules(project: Path) -> None:
+    """A scores file a plan can read, and params whose rule names an action that is not defined."""
+    columns = ["customer_id", "as_of", "p_churn", "p_phase_out", "risk_tier", "value_tier", "segment", "value",
+               "contactable", "preferred_channel", "churn_driver_1", "churn_reason_1", "phase_out_driver_1",
+               "phase_out_reason_1"]  # fmt: skip
+    row = ["C0000001", "2024-08-31", 0.4, 0.1, "high", "A", "passive", 900.0, True, "email", "price_change",
+           "price rise: invoice up 9%", None, None]  # fmt: skip
+    pd.DataFrame([row], columns=columns).to_csv(project / "scores.csv", index=False)
+    actions = "  actions:\n    plan_review: {channel: preferred, cost: 1.0, effect: 0.2}\n"
+    (project / "bad_params.yaml").write_text(f"plan:\n{actions}  rules:\n    - {{action: call_them}}\n")
+
+
+def retention_list(groups: list[str]) -> Callable[[Path], None]:
+    """A retention list at the export's last day (its end of data: the horizon has not passed)."""
+
+    def write(project: Path) -> None:
+        customers = pd.read_csv(project / "export" / "customers.csv", dtype=str)
+        ids = customers["customer_id"].head(len(groups))
+        pd.DataFrame({"customer_id": ids, "as_of": "2024-08-31", "group": groups, "action": "plan_review",
+                      "segment": "passive", "value_tier": "A", "value": 100.0, "cost": 1.0}).to_csv(
+            project / "list.csv", index=False
+        )  # fmt: skip
+
+    return write
+
+
 def params_file(text: str) -> Callable[[Path], None]:
     def write(project: Path) -> None:
         (project / "bad_params.yaml").write_text(text)
@@ -199,9 +286,13 @@ class Case:
     exit_code: int
     needles: tuple[str, ...]
     setup: Callable[[Path], None] = field(default=lambda project: None)
+    writes: tuple[str, ...] = ()
 
 
 VALIDATE = ["validate", "export", "out", "--profile", "reports/profile.json"]
+SCORE = ["score", "--input", "export", "--output", "s.csv"]
+BAD_SCORE = ["score", "--input", "bad", "--output", "s.csv"]
+STOPPED_SERVER = "mlflow:\n  tracking_uri: http://127.0.0.1:9\n"  # the discard port: nothing listens there
 CASES = [
     # outputs never destroy what omvald did not write
     Case("validate-onto-its-input", ["validate", "export", "export"], OutputError.exit_code,
@@ -224,6 +315,62 @@ CASES = [
          ("keep: will not replace this folder",)),
     Case("features-onto-its-input", ["features", "out", "out"], OutputError.exit_code, ("the output is the input",)),
     Case("score-output-is-a-folder", ["score", "--input", "export", "--output", "keep"], 2, ("is a directory",)),
+    Case("score-into-its-input", ["score", "--input", "export", "--output", "export/customers.csv"],
+         OutputError.exit_code, ("inside the input export",)),
+    Case("score-output-under-a-file", ["score", "--input", "export", "--output", "keep/notes.txt/s.csv"],
+         OutputError.exit_code, ("is a file, not a folder",)),
+    Case("score-output-unwritable", ["score", "--input", "export", "--output", "/proc/omvald-scores.csv"],
+         OutputError.exit_code, ("/proc/omvald-scores.csv: cannot be written",)),
+    Case("score-summary-into-the-models", [*SCORE, "--summary", "models/summary.json"], OutputError.exit_code,
+         ("inside the input models",)),
+    Case("train-onto-a-file", ["train", "feats", "keep/notes.txt"], OutputError.exit_code,
+         ("keep/notes.txt is a file; the output is a folder",)),
+    Case("train-into-its-input", ["train", "out", "out/models"], OutputError.exit_code,
+         ("inside the input out",)),
+    Case("evaluate-into-the-models", ["evaluate", "feats", "models", "models/metrics", "plots"],
+         OutputError.exit_code, ("inside the input models",)),
+    Case("explain-into-the-features", ["explain", "out", "models", "out/explain"], OutputError.exit_code,
+         ("inside the input out",)),
+    Case("report-onto-a-folder", ["report", "--out", "keep"], OutputError.exit_code, ("keep is a folder",)),
+    Case("report-into-the-models", ["report", "--out", "models/report.html"], OutputError.exit_code,
+         ("inside the input models",)),
+    # model files and the tracking store
+    Case("damaged-model-file", SCORE, ModelError.exit_code,
+         ("models/churn.joblib: cannot be read as a model", "omvald train"), damaged_model),
+    Case("foreign-model-file", SCORE, ModelError.exit_code,
+         ("models/churn.joblib: holds a dict, not a model",), foreign_model),
+    Case("model-uri-without-a-store", [*SCORE, "--model-uri", "models:/omvald-churn@champion"],
+         TrackingError.exit_code, ("no MLflow store at sqlite:///mlflow.db", "omvald train")),
+    Case("model-uri-before-promote", [*SCORE, "--model-uri", "models:/omvald-churn@champion"],
+         ModelError.exit_code, ("no version with the alias 'champion'", "@candidate (version 1)", "omvald promote"),
+         registry_without_champion),
+    Case("score-from-a-stopped-server",
+         [*SCORE, "--model-uri", "models:/omvald-churn@champion", "--params", "bad_params.yaml"],
+         TrackingError.exit_code, ("server at http://127.0.0.1:9 does not answer",), params_file(STOPPED_SERVER)),
+    Case("train-with-a-stopped-server", ["train", "feats", "models", "--params", "bad_params.yaml"],
+         TrackingError.exit_code, ("server at http://127.0.0.1:9 does not answer",), params_file(STOPPED_SERVER)),
+    Case("promote-with-a-stopped-server", ["promote", "feats", "models", "--params", "bad_params.yaml"],
+         TrackingError.exit_code, ("server at http://127.0.0.1:9 does not answer",), params_file(STOPPED_SERVER)),
+    Case("evaluate-a-run-on-a-stopped-server", ["evaluate", "feats", "models", "metrics", "plots", "--params",
+         "bad_params.yaml"], TrackingError.exit_code, ("server at http://127.0.0.1:9 does not answer",),
+         tracked_run_on_a_stopped_server),
+    Case("report-a-run-on-a-stopped-server", ["report", "--out", "r.html", "--params", "bad_params.yaml"],
+         TrackingError.exit_code, ("server at http://127.0.0.1:9 does not answer",), tracked_run_on_a_stopped_server),
+    # an export that does not fit the models
+    Case("contractual-model-export-without-churn-date", BAD_SCORE, ModelError.exit_code,
+         ("bad: the customers table has no churn_date column", "trained on a business with contracts"),
+         drop_column("customers", "churn_date")),
+    Case("export-without-a-column-the-models-read", BAD_SCORE, ModelError.exit_code,
+         ("bad does not fit the models", "no column billing.list_price: loyalty_gap_pct"),
+         drop_column("billing", "list_price")),
+    Case("header-only-billing", [*BAD_SCORE, "--summary", "s.json"], 0,
+         ("billing: no rows", "revenue at risk are 0 for every customer"), header_only_billing,
+         ("s.csv", "s.json", "drift.json")),
+    Case("no-billing-file", BAD_SCORE, 0, ("billing: no rows", "revenue at risk are 0"), no_billing_file,
+         ("s.csv", "s.drift.json")),
+    Case("no-consent-column", [*BAD_SCORE, "--summary", "s.json"], 0,
+         ("no marketing_opt_in column: nobody is contactable", "the training export had it"),
+         drop_column("customers", "marketing_opt_in"), ("s.csv", "s.json", "drift.json")),
     # files that are not what they claim, and CSV that cannot be read
     Case("billing-is-a-folder", ["validate", "bad", "out"], DataContractError.exit_code,
          ("bad/billing.csv", "is a folder, not a file"), billing_folder),
@@ -249,6 +396,22 @@ CASES = [
          ConfigError.exit_code, ("--explain 'top:nan'", "finite")),
     Case("explain-top-inf", ["score", "--input", "export", "--output", "s.csv", "--explain", "top:inf"],
          ConfigError.exit_code, ("--explain 'top:inf'", "finite")),
+    # from scores to actions and back
+    Case("plan-on-old-scores", ["plan", "old_scores.csv", "list.csv"], DataContractError.exit_code,
+         ("old_scores.csv", "value_tier", "score the customers again"), old_scores),
+    Case("plan-onto-its-scores", ["plan", "old_scores.csv", "old_scores.csv"], OutputError.exit_code,
+         ("the output is the input",), old_scores),
+    Case("plan-rule-without-action", ["plan", "scores.csv", "list.csv", "--params", "bad_params.yaml"],
+         ConfigError.exit_code, ("plan.rules[0]", "'call_them'", "plan.actions"), scores_and_rules),
+    Case("effect-before-the-horizon", ["effect", "--list", "list.csv", "--input", "export", "--output", "e.json"],
+         6, ("not yet observable", "2024-08-31", "Measure with an export that reaches"),
+         retention_list(["contact", "contact", "control"])),
+    Case("effect-without-control", ["effect", "--list", "list.csv", "--input", "export", "--output", "e.json"],
+         DataContractError.exit_code, ("list.csv", "no control customer"), retention_list(["contact", "contact"])),
+    Case("campaign-of-another-business", ["generate", "next", "--campaign", "list.csv"], DataContractError.exit_code,
+         ("list.csv", "not a customer of the synthetic business", "C9"),
+         lambda project: pd.DataFrame({"customer_id": ["C9"], "as_of": ["2024-08-31"], "group": ["contact"],
+                                       "action": ["a"], "segment": ["active"]}).to_csv(project / "list.csv")),
 ]  # fmt: skip
 
 
@@ -263,7 +426,10 @@ def test_bad_input_is_a_message_and_changes_nothing(project, case):
         assert needle in output, f"{needle!r} not in:\n{result.output}"
     assert "Traceback" not in result.output
     assert isinstance(result.exception, SystemExit | None)
-    assert snapshot(project) == before  # no file changed, none added or removed, earlier outputs intact
+    after = snapshot(project)
+    assert sorted(set(after) - set(before)) == sorted(case.writes)  # only the run's own outputs appear
+    # no file changed, none removed, earlier outputs intact
+    assert {path: digest for path, digest in after.items() if path in before} == before
 
 
 # --- stray dates do not move the scoring date -----------------------------------------------------
@@ -287,3 +453,26 @@ def test_a_future_and_an_ancient_row_do_not_move_the_scoring_date(project):
     assert summaries["strays"]["revenue_at_risk"] == summaries["export"]["revenue_at_risk"]
     warnings = " ".join(summaries["strays"]["warnings"])
     assert "billing: 1 row(s) dated outside the bulk" in warnings and "touchpoints: 1 row(s)" in warnings
+
+
+# --- exports that still score: the numbers say what the warning says ------------------------------
+
+
+def test_header_only_billing_scores_everyone_with_no_revenue_at_risk_and_the_summary_says_why(project):
+    header_only_billing(project)
+    result = invoke(project, [*BAD_SCORE, "--summary", "s.json"])
+    assert result.exit_code == 0, result.output
+    summary = yaml.safe_load((project / "s.json").read_text())
+    assert summary["n_scored"] > 100 and summary["revenue_at_risk"] == 0 and summary["monthly_revenue"] == 0
+    (warning,) = [w for w in summary["warnings"] if w.startswith("billing: no rows")]
+    assert "revenue at risk are 0 for every customer" in warning
+
+
+def test_an_export_without_consent_marks_nobody_contactable_and_the_summary_says_why(project):
+    drop_column("customers", "marketing_opt_in")(project)
+    result = invoke(project, [*BAD_SCORE, "--summary", "s.json"])
+    assert result.exit_code == 0, result.output
+    summary = yaml.safe_load((project / "s.json").read_text())
+    assert summary["n_scored"] > 100 and summary["n_contactable"] == 0
+    assert any("nobody is contactable" in w for w in summary["warnings"])
+    assert not pd.read_csv(project / "s.csv")["contactable"].any()

@@ -33,6 +33,7 @@ EXAMPLES = {
     "evaluate": "src/omvald/io.py",
     "explain": "src/omvald/model/matrix.py",
     "score": "src/omvald/data/validate.py",
+    "plan": "src/omvald/actions/rules.py",
     "report": "src/omvald/features/touchpoints.py",
 }
 

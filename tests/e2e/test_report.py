@@ -97,6 +97,36 @@ def test_report_is_logged_to_the_pipeline_run(small_pipeline: Path):
     assert {"report.html", "nps.csv", "nps.png"} <= names
 
 
+def test_report_shows_the_value_matrix_the_list_and_the_measured_effect(small_pipeline: Path, page: str):
+    summary = read_json(small_pipeline / "reports" / "score_summary.json")
+    plan = read_json(small_pipeline / "reports" / "plan_summary.json")
+    effect = read_json(small_pipeline / "reports" / "effect.json")
+    section = re.search(r"<section id='value'>(.*?)</section>", page, re.S).group(1)
+    a_high = summary["by_value_tier_risk"]["A"]["high"]
+    assert section.count("<td class='cell'") == 4 * 4  # A, B, C, all x high, medium, low, all
+    assert f"{a_high['customers']:,} customers" in section
+    plan_part = re.search(r"<section id='plan'>(.*?)</section>", page, re.S).group(1)
+    assert f"<b>{plan['counts']['contact']:,}</b>to contact" in plan_part
+    assert all(f"<td>{action}</td>" in plan_part for action in plan["by_action"])
+    effect_part = re.search(r"<section id='effect'>(.*?)</section>", page, re.S).group(1)
+    overall = effect["groups"][0]
+    assert f"{100 * overall['churn_reduction']:+.1f} [{100 * overall['churn_reduction_low']:+.1f}," in effect_part
+    assert ("pooled into" in effect_part) == any(g["pooled_into"] for g in effect["groups"])
+
+
+def test_plan_and_effect_are_logged_to_the_pipeline_run(small_pipeline: Path):
+    from mlflow import MlflowClient
+
+    run = read_json(small_pipeline / "models" / "run.json")
+    client = MlflowClient(tracking_uri=f"sqlite:///{small_pipeline / 'mlflow.db'}")
+    assert [Path(a.path).name for a in client.list_artifacts(run["parent_run_id"], "plan")] == ["plan_summary.json"]
+    assert [Path(a.path).name for a in client.list_artifacts(run["parent_run_id"], "effect")] == ["effect.json"]
+    metrics = client.get_run(run["parent_run_id"]).data.metrics
+    plan = read_json(small_pipeline / "reports" / "plan_summary.json")
+    assert metrics["plan.contact"] == plan["counts"]["contact"]
+    assert "effect.all.churn_reduction" in metrics
+
+
 def test_report_renders_in_headless_chromium_without_errors(small_pipeline: Path, tmp_path: Path):
     report = small_pipeline / "reports" / "report.html"
     dom = _browser(report, tmp_path, "--dump-dom")
@@ -106,6 +136,10 @@ def test_report_renders_in_headless_chromium_without_errors(small_pipeline: Path
     assert all('src="data:image/png;base64,' in i for i in imgs)
     for key in SECTIONS:
         assert f'id="{key}"' in dom.stdout
+    # the loop's sections rendered with their content: the heat map, the list by action, the measured effect
+    assert '<table class="heat">' in dom.stdout and "background:#" in dom.stdout
+    for words in ("By action", "By cell", "churn reduction", "expected by the plan"):
+        assert words in dom.stdout, words
     assert "Uncaught" not in dom.stderr and ":CONSOLE(" not in dom.stderr, dom.stderr[-2000:]
     shot = tmp_path / "report.png"
     run = _browser(report, tmp_path, f"--screenshot={shot}", "--window-size=1280,4000", "--hide-scrollbars")

@@ -110,6 +110,26 @@ def test_output_has_the_documented_columns_one_row_per_customer(parquet_scores, 
     assert (parquet_scores["p_phase_out"] <= 1 - parquet_scores["p_churn"] + 1e-12).all()
     assert set(parquet_scores["risk_tier"]) <= {"high", "medium", "low"}
     assert set(parquet_scores["segment"]) <= {"active", "passive"}
+    assert set(parquet_scores["value_tier"]) == {"A", "B", "C"}
+    assert (parquet_scores["value"] >= 0).all()
+    channels = set(business["touchpoints"]["channel"])
+    assert set(parquet_scores["preferred_channel"].dropna()) <= channels
+
+
+def test_value_tiers_cut_the_revenue_and_the_matrix_adds_up(project, parquet_scores):
+    import json
+
+    summary = json.loads((project / "out" / "summary.json").read_text())
+    by_tier = parquet_scores.groupby("value_tier")["value"]
+    # A holds the top 80% of the revenue (the customer crossing 80% included), B up to 95%
+    total = parquet_scores["value"].sum()
+    assert by_tier.sum()["A"] >= 0.8 * total and by_tier.sum()["A"] - by_tier.min()["A"] < 0.8 * total
+    assert by_tier.min()["A"] >= by_tier.max()["B"] >= by_tier.max()["C"]
+    assert summary["value_tiers"]["cuts"]["A"] == pytest.approx(by_tier.min()["A"], abs=0.01)
+    cells = [c for tier in summary["by_value_tier_risk"].values() for c in tier.values()]
+    assert sum(c["customers"] for c in cells) == len(parquet_scores) == summary["n_scored"]
+    assert sum(c["revenue_at_risk"] for c in cells) == pytest.approx(parquet_scores["revenue_at_risk"].sum(), abs=0.1)
+    assert sum(c["contactable"] for c in cells) == parquet_scores["contactable"].sum()
 
 
 def test_personal_columns_never_reach_the_output(parquet_scores, business):
@@ -142,6 +162,11 @@ def test_drivers_are_risk_raising_and_have_sentences(parquet_scores):
         both = c1.notna() & c2.notna()
         assert (c1[both] >= c2[both]).all()
     assert explained["churn_driver_1"].notna().mean() > 0.9
+    for prefix in ("churn_", "phase_out_"):  # a driver (business reason) is named at most once per customer
+        drivers = explained[[f"{prefix}driver_{i}" for i in (1, 2, 3)]].to_numpy(dtype=object)
+        assert all(len(named) == len(set(named)) for named in ([d for d in r if isinstance(d, str)] for r in drivers))
+        has = explained[f"{prefix}driver_1"].notna()
+        assert explained.loc[has, f"{prefix}driver_1_feature"].notna().all()
 
 
 def test_revenue_at_risk_follows_the_documented_formula(parquet_scores):
@@ -207,8 +232,10 @@ def test_missing_feature_columns_name_the_features_the_model_needs(project, busi
     )
     out = tmp_path / "scores.parquet"
     result = score(project, folder, out)
-    assert result.exit_code != 0
-    assert "usage_mean_3m" in result.output
+    assert result.exit_code == 4
+    message = " ".join(result.output.split())
+    assert "does not fit the models" in message and "no column billing.usage: usage_" in message
+    assert "usage_mean_3m" in message
     assert not out.exists()
 
 
@@ -225,23 +252,17 @@ def test_unseen_category_and_empty_touchpoints_still_score(project, business, tm
     assert len(scores) > 0 and scores["p_churn"].notna().all()
 
 
-def test_as_of_with_nobody_in_the_population_is_an_error(project, tmp_path):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    pd.DataFrame(
-        {
-            "customer_id": ["a", "b"],
-            "signup_date": ["2024-01-01", "2024-01-05"],
-            "churn_date": ["2024-02-01", "2024-02-10"],
-        }
-    ).to_csv(folder / "customers.csv", index=False)
-    pd.DataFrame(
-        {"customer_id": ["a", "b"], "invoice_date": ["2024-01-10", "2024-01-10"], "amount": [10.0, 12.0]}
-    ).to_csv(folder / "billing.csv", index=False)
+def test_as_of_with_nobody_in_the_population_is_an_error(project, business, tmp_path):
+    # everyone has left by the last day of the export, and the run scores a month after it
+    last = max(
+        pd.to_datetime(business[t][c]).max() for t, c in [("billing", "invoice_date"), ("touchpoints", "timestamp")]
+    )
+    customers = business["customers"].assign(churn_date=last.strftime("%Y-%m-%d"))
+    folder = write_folder(dict(business, customers=customers), tmp_path / "in", "parquet")
     out = tmp_path / "scores.parquet"
-    result = score(project, folder, out, "--as-of", "2024-06-30")
+    result = score(project, folder, out, "--as-of", (last + pd.Timedelta(days=31)).strftime("%Y-%m-%d"))
     assert result.exit_code != 0
-    assert "population" in result.output
+    assert "no customer is in the population" in result.output
     assert not out.exists()
 
 

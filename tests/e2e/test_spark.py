@@ -115,17 +115,25 @@ def local_features(interim, tmp_path_factory) -> Path:
 def models(local_features, tmp_path_factory) -> Path:
     """Small churn and phase-out models trained on the local features (enough to score)."""
     from omvald.model.estimators import LGBMChurnModel
+    from omvald.model.reference import training_reference
 
     training = pd.read_parquet(local_features / "training.parquet")
     registry = json.loads((local_features / "registry.json").read_text())
     names = [f["name"] for f in registry if f["available"]]
     categorical = [f["name"] for f in registry if f["available"] and f["kind"] == "categorical"]
     folder = tmp_path_factory.mktemp("models")
+    fitted = {}
     for target in ("churn", "phase_out"):
         labelled = training[target].notna()
         model = LGBMChurnModel(n_estimators=20, min_child_samples=20, categorical_features=categorical)
         model.fit(training.loc[labelled, names], training.loc[labelled, target].astype(int))
         joblib.dump(model, folder / f"{target}.joblib")
+        fitted[target] = model
+    # the training reference drift compares with: the latest labelled date, as the train stage's test window
+    latest = training.loc[training["as_of"] == training.loc[training["churn"].notna(), "as_of"].max()]
+    drivers = {f["name"]: f["driver"] for f in registry}
+    reference = training_reference(latest, latest, names, categorical, drivers, fitted, {"rows_from": "test"})
+    (folder / "reference.json").write_text(json.dumps(reference))
     return folder
 
 
@@ -251,9 +259,10 @@ def write_contract_folder(folder: Path, fmt: str, n_customers: int = 300, seed: 
 def test_spark_scores_equal_run_score_on_the_same_folder(spark, models, tmp_path, fmt, explain):
     folder = write_contract_folder(tmp_path / "input", fmt)
     local_out, spark_out = tmp_path / "local.parquet", tmp_path / "spark.parquet"
-    local = stage.run_score(CFG, folder, local_out, explain=explain, models_dir=models)
+    drift = {"local": tmp_path / "local.drift.json", "spark": tmp_path / "spark.drift.json"}
+    local = stage.run_score(CFG, folder, local_out, explain=explain, models_dir=models, drift_path=drift["local"])
     on_spark = run_score_spark_on_folder(
-        CFG, folder, spark_out, "ignored", explain=explain, models_dir=models, spark=spark
+        CFG, folder, spark_out, "ignored", explain=explain, models_dir=models, spark=spark, drift_path=drift["spark"]
     )
 
     expected, got = pd.read_parquet(local_out), pd.read_parquet(spark_out)
@@ -262,8 +271,21 @@ def test_spark_scores_equal_run_score_on_the_same_folder(spark, models, tmp_path
     assert got["explained"].sum() == local["n_explained"] > 0
     if explain == "top:7":
         assert local["n_explained"] == 7
-    ignore = {"timings_s", "engine", "output"}  # warnings included
+    # the columns of the retention plan: value and its A/B/C tier (cut once from every bucket's values on both
+    # engines), the preferred channel, reasons per driver with their strongest feature
+    assert set(got["value_tier"]) == {"A", "B", "C"} and got["preferred_channel"].notna().any()
+    assert got.loc[got["explained"], "churn_driver_1_feature"].notna().any()
+    assert on_spark["by_value_tier_risk"] == local["by_value_tier_risk"]
+    assert on_spark["value_tiers"] == local["value_tiers"]
+    ignore = {"timings_s", "engine", "output", "drift"}  # warnings included; drift names its own file
     assert {k: v for k, v in on_spark.items() if k not in ignore} == {k: v for k, v in local.items() if k not in ignore}
+    # the same drift numbers: bucket counts merged from Spark rows, as the local engine merges its buckets
+    local_drift, spark_drift = (json.loads(p.read_text()) for p in (drift["local"], drift["spark"]))
+    assert not local_drift["skipped"] and local_drift["n_scored"] == local["n_scored"]
+    assert spark_drift == local_drift
+    assert {k: v for k, v in on_spark["drift"].items() if k != "file"} == {
+        k: v for k, v in local["drift"].items() if k != "file"
+    }
 
 
 def test_spark_summary_lists_the_local_data_warnings(spark, models, tmp_path):
@@ -330,7 +352,37 @@ BAD_INPUTS = {
             signup_date=t["customers"]["signup_date"].astype(str).mask(t["customers"].index % 40 == 7, "31/12/2023")
         ),
     },
+    # refusals of omvald.data.dates: after every row check, signups before churn dates
+    "signups and churn dates before 1900": lambda t: {
+        **t,  # a churn date after its signup: a refusal of the dates, not "churn_date before signup_date"
+        "customers": _dated(
+            _dated(t["customers"], "signup_date", 50, 7, "1850-01-01"), "churn_date", 100, 7, "1899-12-31"
+        ),
+    },
+    "signups before 1900 and empty amounts": lambda t: {
+        **t,
+        "customers": _dated(t["customers"], "signup_date", 50, 7, "1850-01-01"),
+        "billing": _blank(t["billing"], "amount", [5, 2000]),
+    },
+    # known only once the buckets' dates are added up: the second pass refuses them
+    "signups after the end of the data": lambda t: {
+        **t,
+        "customers": _dated(t["customers"], "signup_date", 60, 11, "2099-01-01"),
+    },
 }
+
+
+REFUSED_FOR = {
+    "signups and churn dates before 1900": ("signup_date before 1900-01-01 (6 row(s))",),
+    "signups before 1900 and empty amounts": ("column 'amount'", "empty values in a required column (2 row(s))"),
+    "signups after the end of the data": ("signup_date after the end of the data (", "(5 row(s))"),
+}
+
+
+def _dated(df: pd.DataFrame, column: str, every: int, offset: int, day: str) -> pd.DataFrame:
+    """``df`` with ``column`` set to ``day`` in every ``every``-th row from ``offset`` on."""
+    dates = pd.to_datetime(df[column])
+    return df.assign(**{column: dates.mask(df.index % every == offset, pd.Timestamp(day))})
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
@@ -353,8 +405,39 @@ def test_bad_input_gives_the_local_error_text_and_writes_nothing(spark, models, 
     with pytest.raises(DataContractError) as on_spark:
         run_score_spark_on_folder(CFG, folder, out / "spark.parquet", "ignored", models_dir=models, spark=spark)
     assert str(on_spark.value) == str(local.value)
+    assert all(needle in str(local.value) for needle in REFUSED_FOR.get(case, ()))
     missing_column = {"missing required column", "billing without ids", "no table with ids"}
     assert bool(local.value.examples) == (case not in missing_column)  # examples are compared too
+    assert not out.exists()
+
+
+def _mixed(text: str) -> bytes:
+    """UTF-8 with one region in Latin-1, another in UTF-8."""
+    utf8 = text.encode().replace(b",east,", ",Skåne,".encode(), 1)
+    return utf8.replace(b",central,", ",Malmö,".encode("latin-1"), 1)
+
+
+def _undefined_byte(text: str) -> bytes:
+    """Windows-1252 with a byte it leaves undefined."""
+    return text.encode("cp1252").replace(b",central,", b",Malm\xf6\x81,", 1)
+
+
+@pytest.mark.parametrize(
+    ("encode", "problem"),
+    [(_mixed, "mixes UTF-8 with another encoding"), (_undefined_byte, "neither UTF-8 nor Windows-1252")],
+    ids=["mixed encodings", "undefined byte"],
+)
+def test_a_file_in_no_encoding_we_read_is_refused_with_the_local_text(spark, models, tmp_path, encode, problem):
+    folder = write_contract_folder(tmp_path / "input", "csv")
+    customers = folder / "customers.csv"
+    customers.write_bytes(encode(customers.read_text()))
+    out = tmp_path / "out"
+    with pytest.raises(DataContractError) as local:
+        stage.run_score(CFG, folder, out / "local.parquet", models_dir=models)
+    with pytest.raises(DataContractError) as on_spark:
+        run_score_spark_on_folder(CFG, folder, out / "spark.parquet", "ignored", models_dir=models, spark=spark)
+    assert str(on_spark.value) == str(local.value)
+    assert problem in str(local.value) and "customers.csv" in str(local.value)
     assert not out.exists()
 
 
@@ -377,3 +460,126 @@ def test_score_command_with_spark_exits_like_local_on_bad_input(spark, models, t
     assert errors["spark"] == errors["local"]
     assert "column 'amount'): empty values in a required column (2 row(s))" in errors["local"]
     assert not list(tmp_path.glob("*.parquet"))
+
+
+# --- parity with the local engine's whole-input decisions (issue #20) ----------------------------------
+
+
+def spreadsheet_export(folder: Path) -> Path:
+    """The contract folder as a spreadsheet exports it, with what a real export holds besides the data.
+
+    customers.csv is Windows-1252 with letters that ISO-8859-1 lacks (``€``, ``—``) and a column of
+    e-mail addresses under an unlisted name; touchpoints.csv is UTF-16 (Excel's "Unicode text");
+    one invoice is dated 2099, one touchpoint 1850, and one payment 9999-12-31.
+    """
+    write_contract_folder(folder, "csv")
+    customers = pd.read_csv(folder / "customers.csv", dtype=str, keep_default_na=False)
+    customers["region"] = customers["region"].replace({"north": "Norrland — €", "south": "Skåne"})
+    customers["kontakt"] = customers["customer_id"].str.lower() + "@example.com"
+    customers.to_csv(folder / "customers.csv", index=False, encoding="cp1252")
+    billing = pd.read_csv(folder / "billing.csv", dtype=str, keep_default_na=False)
+    billing.loc[10, "invoice_date"] = "2099-01-01"
+    billing.loc[11, "paid_date"] = "9999-12-31"
+    billing.to_csv(folder / "billing.csv", index=False)
+    touchpoints = pd.read_csv(folder / "touchpoints.csv", dtype=str, keep_default_na=False)
+    touchpoints.loc[5, "timestamp"] = "1850-06-01 10:00:00"
+    (folder / "touchpoints.csv").write_bytes(touchpoints.to_csv(index=False).encode("utf-16"))
+    return folder
+
+
+def test_spark_reads_encodings_drops_personal_data_and_excludes_stray_dates_as_local(spark, models, tmp_path):
+    folder = spreadsheet_export(tmp_path / "input")
+    local = stage.run_score(CFG, folder, tmp_path / "local.parquet", explain="all", models_dir=models)
+    on_spark = run_score_spark_on_folder(
+        CFG, folder, tmp_path / "spark.parquet", "ignored", explain="all", models_dir=models, spark=spark
+    )
+    expected, got = pd.read_parquet(tmp_path / "local.parquet"), pd.read_parquet(tmp_path / "spark.parquet")
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=0, atol=1e-9)
+    ignore = {"timings_s", "engine", "output"}
+    assert {k: v for k, v in on_spark.items() if k not in ignore} == {k: v for k, v in local.items() if k not in ignore}
+    warnings = " | ".join(local["warnings"])
+    assert "column 'kontakt' dropped as personal data" in warnings
+    assert "billing: 1 row(s) dated outside the bulk" in warnings and "touchpoints: 1 row(s)" in warnings
+    assert "billing: 1 paid_date value(s) outside the data's range read as empty" in warnings
+
+
+def test_spark_reads_windows_1252_letters_as_the_local_reader(spark, tmp_path):
+    from omvald.data.read import read_table
+    from omvald.spark.raw import find_raw_files, raw_frames, stacked_raw
+    from omvald.spark.tasks import apply_per_bucket
+
+    folder = spreadsheet_export(tmp_path / "input")
+    files = find_raw_files(folder, CFG.data)
+    assert (files["customers"].encoding, files["touchpoints"].encoding) == ("cp1252", "utf-16")
+
+    schema = pa.schema([pa.field("customer_id", pa.string()), pa.field("region", pa.string())])
+
+    def regions(*batches):
+        customers = raw_frames(batches, files)["customers"]
+        return pa.Table.from_pandas(customers[["customer_id", "region"]], preserve_index=False).cast(schema)
+
+    read = apply_per_bucket(stacked_raw(spark, files, N_BUCKETS), regions, schema).toPandas()
+    local = read_table(folder / "customers.csv", "customers")
+    assert dict(zip(read["customer_id"], read["region"], strict=True)) == dict(
+        zip(local["customer_id"], local["region"], strict=True)
+    )
+    assert "Norrland — €" in set(read["region"])
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    """A business without contracts (contract files) and a churn model trained on its own features."""
+    from fixtures.businesses import write_non_contractual
+    from omvald.data.validate import run_validate
+    from omvald.model.estimators import LGBMChurnModel
+    from omvald.model.inputs import INPUTS_FILE, model_inputs
+
+    root = tmp_path_factory.mktemp("shop")
+    folder = write_non_contractual(root / "export", n_customers=800)
+    run_validate(CFG, folder, root / "interim", None)
+    run_features(CFG, root / "interim", root / "features")
+    training = pd.read_parquet(root / "features" / "training.parquet")
+    registry = json.loads((root / "features" / "registry.json").read_text())
+    meta = json.loads((root / "features" / "meta.json").read_text())
+    names = [f["name"] for f in registry if f["available"]]
+    assert "btyd_p_alive" in names
+    categorical = [f["name"] for f in registry if f["available"] and f["kind"] == "categorical"]
+    models = root / "models"
+    models.mkdir()
+    labelled = training["churn"].notna()
+    model = LGBMChurnModel(n_estimators=20, min_child_samples=20, categorical_features=categorical)
+    joblib.dump(
+        model.fit(training.loc[labelled, names], training.loc[labelled, "churn"].astype(int)), models / "churn.joblib"
+    )
+    targets = {"trained": ["churn"], "skipped": {"phase_out": "not trained in this test"}, "fits": {}}
+    (models / "targets.json").write_text(json.dumps(targets))
+    (models / INPUTS_FILE).write_text(json.dumps(model_inputs(meta, registry, names).as_json()))
+    return folder, models
+
+
+def test_spark_scores_a_business_without_contracts_with_the_local_bgnbd_fit(spark, shop, tmp_path, monkeypatch):
+    """The BG/NBD population is fitted once, on the driver, from the same sample as locally: not per bucket."""
+    import omvald.spark.scoring as spark_scoring
+
+    folder, models = shop
+    populations = {}
+
+    def recording(engine, plan_scoring):
+        def plan(*args, **kwargs):
+            populations[engine] = kwargs["population"]
+            return plan_scoring(*args, **kwargs)
+
+        return plan
+
+    monkeypatch.setattr(stage, "plan_scoring", recording("local", stage.plan_scoring))
+    monkeypatch.setattr(spark_scoring, "plan_scoring", recording("spark", spark_scoring.plan_scoring))
+    local = stage.run_score(CFG, folder, tmp_path / "local.parquet", explain="top:5", models_dir=models)
+    on_spark = run_score_spark_on_folder(
+        CFG, folder, tmp_path / "spark.parquet", "ignored", explain="top:5", models_dir=models, spark=spark
+    )
+    assert populations["spark"] == populations["local"]
+    assert populations["local"]["btyd"]["params"]  # fitted, not unavailable
+    expected, got = pd.read_parquet(tmp_path / "local.parquet"), pd.read_parquet(tmp_path / "spark.parquet")
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=0, atol=1e-9)
+    ignore = {"timings_s", "engine", "output"}
+    assert {k: v for k, v in on_spark.items() if k not in ignore} == {k: v for k, v in local.items() if k not in ignore}

@@ -8,6 +8,7 @@ not look at aliases.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import joblib
@@ -62,8 +63,12 @@ def test_first_promotion_makes_each_candidate_the_champion(small_pipeline, champ
 def test_scoring_the_registered_champion_equals_scoring_the_models_folder(small_pipeline, champion, tmp_path):
     from_folder, from_registry = tmp_path / "folder.parquet", tmp_path / "registry.parquet"
 
-    local = omvald(small_pipeline, *score_args(from_folder, "--models-dir", "models"))
-    registered = omvald(small_pipeline, *score_args(from_registry, "--model-uri", f"models:/{CHURN}@champion"))
+    drift = {"folder": tmp_path / "folder.drift.json", "registry": tmp_path / "registry.drift.json"}
+    local = omvald(small_pipeline, *score_args(from_folder, "--models-dir", "models", "--drift", str(drift["folder"])))
+    registered = omvald(
+        small_pipeline,
+        *score_args(from_registry, "--model-uri", f"models:/{CHURN}@champion", "--drift", str(drift["registry"])),
+    )
 
     assert local.exit_code == 0, local.output
     assert registered.exit_code == 0, registered.output
@@ -73,12 +78,16 @@ def test_scoring_the_registered_champion_equals_scoring_the_models_folder(small_
     np.testing.assert_allclose(b["p_churn"], a["p_churn"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(b["p_phase_out"], a["p_phase_out"], rtol=0, atol=1e-9)
     assert (a["risk_tier"] == b["risk_tier"]).all()
+    # the training reference travels with the registered version: the same drift, read from its artifact
+    folder_drift, registry_drift = (json.loads(p.read_text()) for p in (drift["folder"], drift["registry"]))
+    assert not registry_drift["skipped"] and len(registry_drift["features"]) > 100
+    assert registry_drift == folder_drift
 
 
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        (f"models:/{CHURN}@no-such-alias", "cannot load"),
+        (f"models:/{CHURN}@no-such-alias", "has no version with the alias 'no-such-alias'"),
         ("runs:/0123/churn", "expected models:/omvald-churn@<alias>"),
         (f"models:/{PHASE_OUT}@champion", "expected models:/omvald-churn@<alias>"),
     ],

@@ -202,6 +202,29 @@ def test_population_fit_at_large_sizes_uses_a_stable_hash_sample_of_the_buyers_u
     assert btyd_fit.sample_slots(300, 500) == 1024  # fewer buyers than the sample: everyone
 
 
+def test_the_sampled_customers_alone_with_the_whole_inputs_buyer_count_give_the_whole_inputs_fit():
+    """What an engine that collects only the sampled customers' invoices (Spark) relies on."""
+    from omvald.buckets import hash_slot
+
+    billing = bgnbd_purchases(2000, {"r": 0.8, "alpha": 40.0, "a": 1.0, "b": 8.0})
+    billing = billing.assign(hash_slot=hash_slot(billing["customer_id"]).astype("int16"))
+    cfg = dataclasses.replace(CFG, btyd_sample_customers=500)
+    day = D(2024, 12, 31)
+    counts = btyd_fit.first_purchase_counts(billing)
+    buyers = btyd_fit.buyers_up_to(counts, day)
+    halves = [btyd_fit.first_purchase_counts(part) for part in (billing.iloc[:5000], billing.iloc[5000:])]
+    assert sum(btyd_fit.buyers_up_to(c, day) for c in halves) >= buyers  # a customer may span both halves
+    assert buyers == billing.loc[billing["amount"] > 0, "customer_id"].nunique() == 2000
+    assert btyd_fit.buyers_up_to(counts, D(1999, 1, 1)) == 0
+    limit = btyd_fit.sample_slots(buyers, 500)
+    sampled = billing.loc[billing["hash_slot"] < limit]
+    assert sampled["customer_id"].nunique() < 700
+    whole = btyd_fit.fit_frame(billing, [day], cfg)
+    assert btyd_fit.fit_frame(sampled, [day], cfg, buyers={day: buyers}) == whole
+    upper_half = billing.loc[billing["hash_slot"] >= 512]  # a bucket fitting its own population: other numbers
+    assert btyd_fit.fit_frame(upper_half, [day], cfg)["params"] != whole["params"]
+
+
 def test_too_few_repeat_buyers_leave_the_btyd_family_out_with_the_reason():
     record = btyd_fit.fit_frame(tables().billing, [T], CFG)
     assert record["params"] == {}

@@ -5,7 +5,16 @@ import pandas as pd
 import pytest
 
 from omvald.errors import OutputError
-from omvald.io import MARKER, atomic_path, check_output, check_outputs, read_json, write_json, write_table
+from omvald.io import (
+    MARKER,
+    atomic_path,
+    check_output,
+    check_outputs,
+    read_json,
+    staged_files,
+    write_json,
+    write_table,
+)
 
 
 def test_failed_write_leaves_no_output_and_no_temporaries(tmp_path):
@@ -34,6 +43,30 @@ def test_directory_output_replaces_the_old_one(tmp_path):
     assert (target / "v.txt").read_text() == "2"
     assert [p.name for p in tmp_path.iterdir()] == ["features"]
     assert sorted(p.name for p in target.iterdir()) == [MARKER, "v.txt"]
+
+
+def test_staged_files_replace_theirs_together_and_leave_the_others(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "churn.joblib").write_text("old model")
+    (models / "run.json").write_text("old run")
+    (models / "notes.txt").write_text("mine")
+    with staged_files(models) as staging:
+        (staging / "churn.joblib").write_text("new model")
+        (staging / "run.json").write_text("new run")
+    assert {p.name: p.read_text() for p in models.iterdir()} == {
+        "churn.joblib": "new model", "run.json": "new run", "notes.txt": "mine",
+    }  # fmt: skip
+
+
+def test_staged_files_change_nothing_when_the_block_fails(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "churn.joblib").write_text("old model")
+    with pytest.raises(RuntimeError), staged_files(models) as staging:
+        (staging / "churn.joblib").write_text("new model")
+        raise RuntimeError("the tracking server went away")
+    assert {p.name: p.read_text() for p in models.iterdir()} == {"churn.joblib": "old model"}
 
 
 @pytest.mark.parametrize("ext", ["csv", "parquet"])

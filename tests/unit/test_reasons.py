@@ -88,15 +88,18 @@ def test_missing_value_reads_no_data():
 def test_reason_columns_use_the_registry_and_leave_empty_drivers_empty():
     drivers = pd.DataFrame(
         {
-            "churn_driver_1": ["days_late_max_180d", None],
+            "churn_driver_1": ["payment", None],
+            "churn_driver_1_feature": ["days_late_max_180d", None],
             "churn_driver_1_value_raw": [23.0, None],
             "churn_driver_2": ["unknown_feature", None],
+            "churn_driver_2_feature": ["unknown_feature", None],
             "churn_driver_2_value_raw": [2.0, None],
         }
     )
     specs = {"days_late_max_180d": spec("days_late_max_180d", "most days late", "days")}
     out = reason_columns(drivers, specs, prefix="churn_", k=2)
-    assert out["churn_reason_1"].tolist()[0] == "paid 23 days late"
+    # a known driver opens the sentence in plain words; a feature that is its own driver reads as itself
+    assert out["churn_reason_1"].tolist()[0] == "payments: paid 23 days late"
     assert out["churn_reason_2"].tolist()[0] == "unknown feature: 2"
     assert out["churn_reason_1"].isna().tolist() == [False, True]
 

@@ -106,7 +106,10 @@ def test_top_n_explains_the_highest_revenue_at_risk_whether_buckets_explain_now_
     pd.testing.assert_frame_equal(in_buckets, deferred)
     explained = deferred.loc[deferred["explained"], "customer_id"].tolist()
     assert explained == ["C10", "C11", "C12"]
-    assert deferred.loc[deferred["explained"], "churn_driver_1"].eq("monthly_revenue").all()
+    # the reason is the business driver (registry: monthly_revenue speaks for "spend"), named by its feature
+    assert deferred.loc[deferred["explained"], "churn_driver_1"].eq("spend").all()
+    assert deferred.loc[deferred["explained"], "churn_driver_1_feature"].eq("monthly_revenue").all()
+    assert deferred.loc[deferred["explained"], "churn_reason_1"].str.startswith("spend: ").all()
     assert deferred.loc[~deferred["explained"], "churn_reason_1"].isna().all()
 
 
@@ -228,3 +231,32 @@ def test_a_business_without_contracts_is_scored_with_one_bgnbd_fit_whatever_the_
     assert one["btyd_p_alive"].notna().sum() > 100
     pd.testing.assert_frame_equal(one, four)
     assert population_fit(CFG, {**meta, "contractual": True}, tables["billing"], None) == {}
+
+
+def test_value_tiers_are_the_abc_cut_of_twelve_months_of_revenue(validated):
+    # Customer k was billed 10 x k in each month of 2024: value = 120 x k, total 120 x 78 = 9,360.
+    # Highest first, the revenue of the customers above C06 is 1,440+...+840 = 6,840 < 80% (7,488): C06..C12 are A;
+    # above C05 it is 7,560, past 80%, and above C03 8,640 < 95% (8,892): C03..C05 are B; C01, C02 are C.
+    result = score_all(validated, "none", defer_top=True).set_index("customer_id")
+    assert result.loc["C07", "value"] == 840.0
+    expected = {f"C{k:02d}": "A" if k >= 6 else "B" if k >= 3 else "C" for k in range(1, 13)}
+    assert result["value_tier"].to_dict() == expected
+    plan = plan_for(validated, "none")
+    summary = summarize(result.reset_index(), plan, MODELS, {}, output=Path("scores.csv"))
+    assert summary.value_tiers["cuts"] == {"A": 720.0, "B": 360.0}
+    assert summary.value_revenue == 9360.0
+
+
+def test_tier_by_risk_matrix_adds_up_to_the_scored_totals(validated):
+    result = score_all(validated, "none", defer_top=True)
+    summary = summarize(result, plan_for(validated, "none"), MODELS, {}, output=Path("scores.csv"))
+    cells = [cell for tier in summary.by_value_tier_risk.values() for cell in tier.values()]
+    assert set(summary.by_value_tier_risk) == {"A", "B", "C"}
+    assert all(set(tier) == {"high", "low"} for tier in summary.by_value_tier_risk.values())
+    assert sum(c["customers"] for c in cells) == summary.n_scored == 12
+    assert sum(c["contactable"] for c in cells) == summary.n_contactable == 6
+    assert sum(c["revenue"] for c in cells) == pytest.approx(summary.value_revenue, abs=0.01)
+    assert sum(c["revenue_at_risk"] for c in cells) == pytest.approx(summary.revenue_at_risk, abs=0.01 * len(cells))
+    a_high = summary.by_value_tier_risk["A"]["high"]
+    in_cell = result[(result["value_tier"] == "A") & (result["risk_tier"] == "high")]
+    assert a_high["customers"] == len(in_cell) and a_high["revenue"] == pytest.approx(in_cell["value"].sum())

@@ -45,6 +45,20 @@ def load_params(path: Path) -> Config:
     return load_config(path)
 
 
+def check_tracking(run_json: Path, tracking_uri: str) -> None:
+    """Before a stage that adds to the train run (``run.json``): fail now if its tracking server does not answer.
+
+    Without a recorded run nothing is logged, so nothing is checked.
+    """
+    from omvald.io import read_json
+
+    info = read_json(run_json) if run_json.is_file() else {}
+    if info.get("parent_run_id"):
+        from omvald.model.tracking import connect
+
+        connect(tracking_uri)
+
+
 def stage(func: F) -> F:
     """Run a command body; user errors become a message and a non-zero exit, with no traceback."""
 
@@ -83,4 +97,6 @@ def _configure_logging() -> None:
     logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]", handlers=[handler], force=True)
     for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "numba", "git", "shap"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # "Retrying ... Connection refused" per request: a server that stopped is one message (TrackingError)
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from omvald.cli.common import ParamsOption, app, console, load_params, stage
+from omvald.cli.common import ParamsOption, app, check_tracking, console, load_params, stage
 from omvald.config import resolve_tracking_uri
 
 
@@ -26,11 +26,15 @@ def train(
     no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Skip MLflow tracking and registration.")] = False,
 ) -> None:
     """Split (out of time where the history allows), fit churn and phase-out models plus baselines, refit, log to MLflow."""
-    from omvald.model.tracking import context_from_env
+    from omvald.io import check_outputs
+    from omvald.model.tracking import connect, context_from_env
     from omvald.model.train import run_train
 
+    check_outputs({models_dir: "files"}, inputs=[features_dir])
     cfg = load_params(params)
     ctx = None if no_mlflow else context_from_env(cfg.mlflow, os.environ)
+    if ctx is not None:
+        connect(ctx.tracking_uri)
     result = run_train(cfg, features_dir, models_dir, tracking=ctx)
     split = result["split"]
     trees = ", ".join(f"{t}={n}" for t, n in result["n_trees"].items())
@@ -68,10 +72,13 @@ def evaluate(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Score the test window with every model; write metrics, curve data and plots; log them to the train runs."""
+    from omvald.io import check_outputs
     from omvald.model.evaluate import run_evaluate
 
+    check_outputs({metrics_dir: "files", plots_dir: "files"}, inputs=[features_dir, models_dir])
     cfg = load_params(params)
     tracking_uri = resolve_tracking_uri(cfg.mlflow, os.environ)
+    check_tracking(models_dir / "run.json", tracking_uri)
     result = run_evaluate(cfg, features_dir, models_dir, metrics_dir, plots_dir, tracking_uri=tracking_uri)
     if not result["churn"]["out_of_time"]:
         console.print(
@@ -110,12 +117,13 @@ def promote(
     """Move alias 'champion' to the 'candidate' version if it beats the champion on the current test window."""
     from omvald.errors import ConfigError
     from omvald.model.promote import run_promote
-    from omvald.model.tracking import context_from_env
+    from omvald.model.tracking import connect, context_from_env
 
     if model not in ("churn", "phase_out", "all"):
         raise ConfigError(f"--model must be churn, phase_out or all, got {model!r}")
     cfg = load_params(params)
     ctx = context_from_env(cfg.mlflow, os.environ)
+    connect(ctx.tracking_uri, must_exist=True)
     targets = ("churn", "phase_out") if model == "all" else (model,)
     for decision in run_promote(
         features_dir,

@@ -50,8 +50,8 @@ def error_record(err: DataContractError, bucket: int) -> dict[str, Any]:
 def merge_errors(errors: list[dict[str, Any]], relabel=None) -> DataContractError:
     """The error the whole table gives, from the buckets' first errors (:func:`error_record`; see the module docstring).
 
-    ``relabel(table, label)`` turns a bucket's row label into the file's row
-    number (Spark's CSV tasks only know an order).
+    ``relabel(table, label)`` turns a task's row label into the file's row
+    number (CSV files, whose tasks only know an order).
     """
     step = min(e["step"] for e in errors)
     at_step = sorted((e for e in errors if e["step"] == step), key=lambda e: e["bucket"])
@@ -64,8 +64,10 @@ def merge_errors(errors: list[dict[str, Any]], relabel=None) -> DataContractErro
     keyed = []
     for e in same:
         for i, text in enumerate(e["examples"]):
-            label = example_label(text)
-            if relabel is not None:
+            # "line 7: ..." / "row 6: ...": a file row (refusals of dates name the customer instead)
+            labelled = text.split(":", 1)[0].split(" ", 1)[0] in ("line", "row") and ":" in text
+            label = example_label(text) if labelled else 0
+            if relabel is not None and labelled:
                 new = relabel(e["table"], label)
                 if new != label:
                     where, rest = text.split(":", 1)

@@ -22,7 +22,7 @@ fixes it: a date the user gives wins, and later rows are then kept as before.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ EVENTS = {
     "touchpoints": ("date",),
 }
 N_EXAMPLES = 3
+EXAMPLE_ROWS = 1000  # the examples are the earliest days among the first this many excluded values
 
 
 def day_numbers(s: pd.Series) -> np.ndarray:
@@ -85,37 +86,43 @@ def _number(date: dt.date) -> int:
     return (date - dt.date(1970, 1, 1)).days
 
 
-Histogram = tuple[np.ndarray, np.ndarray]  # (days, counts) of :func:`day_histogram`
+def date_histograms(tables: dict[str, pd.DataFrame]) -> dict[str, dict[int, int]]:
+    """``{"activity": {day: count}, "events": {day: count}}`` of the dates from 1900-01-01 on (day numbers).
 
-
-def table_histograms(tables: dict[str, pd.DataFrame]) -> tuple[Histogram, Histogram]:
-    """``(activity, events)``: day histograms (from 1900 on) of the activity rows and of every dated column.
-
-    The histograms of two sets of customers add up (:func:`add_histograms`),
-    so :func:`bounds` of the whole input can be found bucket by bucket.
+    What the bounds are cut on (:func:`bounds_of`). The histograms of
+    disjoint sets of customers add up (:func:`add_histograms`), so an engine
+    that sees one bucket at a time finds the whole input's bounds.
     """
     earliest = _number(EARLIEST)
-    start = [d[d >= earliest] for t, c in ACTIVITY.items() if c in tables[t] for d in [day_numbers(tables[t][c])]]
-    events = [
-        d[d >= earliest]
-        for t, cols in EVENTS.items()
-        for c in cols
-        if c in tables[t]
-        for d in [day_numbers(tables[t][c])]
-    ]
-    return day_histogram(start), day_histogram(events)
+
+    def histogram(columns: list[np.ndarray]) -> dict[int, int]:
+        days, counts = day_histogram([d[d >= earliest] for d in columns])
+        return dict(zip(days.tolist(), counts.tolist(), strict=True))
+
+    activity = [day_numbers(tables[t][c]) for t, c in ACTIVITY.items() if c in tables[t]]
+    events = [day_numbers(tables[t][c]) for t, cols in EVENTS.items() for c in cols if c in tables[t]]
+    return {"activity": histogram(activity), "events": histogram(events)}
 
 
-def add_histograms(histograms: list[Histogram]) -> Histogram:
-    """The day histogram of the union of the values behind ``histograms``."""
-    days = np.concatenate([np.zeros(0, np.int64), *(h[0] for h in histograms)])
-    counts = np.concatenate([np.zeros(0, np.int64), *(h[1] for h in histograms)])
-    merged, where = np.unique(days, return_inverse=True)
-    return merged, np.bincount(where, weights=counts, minlength=len(merged)).astype(np.int64)
+def add_histograms(parts: list[dict[str, dict]]) -> dict[str, dict[int, int]]:
+    """The :func:`date_histograms` of the union of disjoint sets of customers (keys may be JSON text)."""
+    total: dict[str, dict[int, int]] = {"activity": {}, "events": {}}
+    for part in parts:
+        for kind, histogram in part.items():
+            for day, n in histogram.items():
+                total[kind][int(day)] = total[kind].get(int(day), 0) + int(n)
+    return total
 
 
-def bounds(activity: Histogram, events: Histogram, cut_end: bool) -> tuple[dt.date, dt.date | None]:
-    """``(first, last)`` allowed day from the histograms of :func:`table_histograms`; ``last`` is ``None`` unless ``cut_end``."""
+def bounds_of(histograms: dict[str, dict[int, int]], cut_end: bool) -> tuple[dt.date, dt.date | None]:
+    """``(first, last)`` allowed day of the activity rows from :func:`date_histograms`; ``last`` is ``None``
+    unless ``cut_end``."""
+
+    def arrays(histogram: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        days = np.array(sorted(histogram), dtype=np.int64)
+        return days, np.array([histogram[d] for d in days.tolist()], dtype=np.int64)
+
+    activity, events = arrays(histograms["activity"]), arrays(histograms["events"])
     start = activity if len(activity[0]) else events  # no activity at all: the data starts with the first signup
     first = _day(bulk_first_day(*start)) if len(start[0]) else EARLIEST
     last = _day(bulk_last_day(*events)) if cut_end and len(events[0]) else None
@@ -124,143 +131,14 @@ def bounds(activity: Histogram, events: Histogram, cut_end: bool) -> tuple[dt.da
 
 def data_bounds(tables: dict[str, pd.DataFrame], cut_end: bool) -> tuple[dt.date, dt.date | None]:
     """``(first, last)`` allowed day of the activity rows; ``last`` is ``None`` unless ``cut_end``."""
-    return bounds(*table_histograms(tables), cut_end)
-
-
-# The refusals of exclude_outside_bulk, in the order they are checked: (column, problem, hint).
-HINTS = {
-    "signup_date": "a placeholder for an unknown date? correct these dates",
-    "churn_date": "a placeholder? leave churn_date empty for a customer who has not churned",
-}
-AFTER_END_HINT = "correct these dates, or set data.data_end (rows after it are then kept)"
-
-
-@dataclass
-class Refusal:
-    """Customers whose date makes them unusable: ``count`` rows, the first five shown in ``examples``."""
-
-    column: str
-    problem: str
-    hint: str
-    count: int = 0
-    examples: list[str] = field(default_factory=list)
-
-    def add(self, other: Refusal) -> Refusal:
-        """The refusal of ``self``'s customers followed by ``other``'s (e.g. the next bucket)."""
-        return Refusal(self.column, self.problem, self.hint, self.count + other.count,
-                       (self.examples + other.examples)[:5])  # fmt: skip
-
-    def raise_if_any(self, path: str | None) -> None:
-        if self.count:
-            problem = f"{self.column} {self.problem} ({self.count} row(s)); {self.hint}"
-            raise DataContractError("customers", self.column, problem, self.examples, path)
-
-
-def refusals(customers: pd.DataFrame, last: dt.date | None) -> list[Refusal]:
-    """The checks of :func:`exclude_outside_bulk` that refuse a customer, in order, with their counts."""
-    checks = [
-        (column, customers[column] < pd.Timestamp(EARLIEST), "before 1900-01-01", hint)
-        for column, hint in HINTS.items()
-        if column in customers
-    ]
-    if last is not None:
-        hi = pd.Timestamp(last) + pd.Timedelta(days=1)
-        checks.append(("signup_date", customers["signup_date"] >= hi, f"after the end of the data ({last})",
-                       AFTER_END_HINT))  # fmt: skip
-    out = []
-    for column, mask, problem, hint in checks:
-        rows = customers[mask.to_numpy()].head(5)
-        examples = [
-            f"customer_id={c!r}, {column}={d:%Y-%m-%d}" for c, d in zip(rows["customer_id"], rows[column], strict=True)
-        ]
-        out.append(Refusal(column, problem, hint, int(mask.sum()), examples))
-    return out
-
-
-@dataclass
-class Exclusions:
-    """What :func:`exclude_rows` took out: per ``(table, what)`` a count and the first excluded values in order.
-
-    ``what`` is ``"early"``/``"late"`` for activity rows (their values: ``"rows"``), or the column read as empty.
-    """
-
-    counts: dict[tuple[str, str], int] = field(default_factory=dict)
-    examples: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
-
-    def add(self, other: Exclusions) -> Exclusions:
-        """The exclusions of ``self``'s customers followed by ``other``'s."""
-        counts = {
-            k: self.counts.get(k, 0) + other.counts.get(k, 0) for k in dict.fromkeys([*self.counts, *other.counts])
-        }
-        examples = {}
-        for k in dict.fromkeys([*self.examples, *other.examples]):
-            parts = [p for p in (self.examples.get(k), other.examples.get(k)) if p is not None]
-            examples[k] = pd.concat(parts).head(N_EXAMPLE_VALUES) if len(parts) > 1 else parts[0]
-        return Exclusions(counts, examples)
-
-    def report(self, first: dt.date, last: dt.date | None) -> tuple[dict[str, dict[str, int]], list[str]]:
-        """``({table: {what: count}}, warnings)`` as :func:`exclude_outside_bulk` reports them."""
-        excluded: dict[str, dict[str, int]] = {}
-        warnings = []
-        for table in ACTIVITY:
-            early, late = self.counts.get((table, "early"), 0), self.counts.get((table, "late"), 0)
-            if not (early or late):
-                continue
-            excluded[table] = {"rows": early + late}
-            parts = [f"{early} before {first}"] * bool(early) + [f"{late} after {last}"] * bool(late)
-            values = self.examples[(table, "rows")]
-            warnings.append(
-                f"{table}: {excluded[table]['rows']} row(s) dated outside the bulk of the data excluded "
-                f"({', '.join(parts)}; e.g. {_examples(values)}); set data.data_end to fix "
-                "the end of data yourself"
-            )
-        for table, column in MASKED:
-            n = self.counts.get((table, column), 0)
-            if n:
-                excluded.setdefault(table, {})[column] = n
-                warnings.append(
-                    f"{table}: {n} {column} value(s) outside the data's range read as empty (not known "
-                    f"by the end of data; e.g. {_examples(self.examples[(table, column)])})"
-                )
-        return excluded, warnings
-
-
-MASKED = (("billing", "paid_date"), ("customers", "churn_date"))  # dates read as empty outside the range
-N_EXAMPLE_VALUES = 1000  # excluded values the examples are drawn from (the first ones in table order)
-
-
-def exclude_rows(
-    tables: dict[str, pd.DataFrame], first: dt.date, last: dt.date | None
-) -> tuple[dict[str, pd.DataFrame], Exclusions]:
-    """Drop invoices and touchpoints outside ``[first, last]``; read payment and churn dates after ``last``
-    (and payment dates before 1900) as empty. Returns the tables and what was taken out."""
-    lo = pd.Timestamp(first)
-    hi = pd.Timestamp(last) + pd.Timedelta(days=1) if last is not None else None
-    out, found = dict(tables), Exclusions()
-    for table, column in ACTIVITY.items():
-        df = out[table]
-        early = (df[column] < lo).to_numpy()
-        late = (df[column] >= hi).to_numpy() if hi is not None else np.zeros(len(df), bool)
-        if early.any() or late.any():
-            out[table] = df[~(early | late)].reset_index(drop=True)
-            for what, mask in (("early", early), ("late", late)):
-                if mask.any():
-                    found.counts[(table, what)] = int(mask.sum())
-            found.examples[(table, "rows")] = df.loc[early | late, column].head(N_EXAMPLE_VALUES)
-    for table, column in MASKED:
-        df = out[table]
-        if column not in df:
-            continue
-        late = (df[column] < pd.Timestamp(EARLIEST)) | ((df[column] >= hi) if hi is not None else False)
-        if late.any():
-            out[table] = df.assign(**{column: df[column].mask(late)})
-            found.counts[(table, column)] = int(late.sum())
-            found.examples[(table, column)] = df.loc[late.to_numpy(), column].head(N_EXAMPLE_VALUES)
-    return out, found
+    return bounds_of(date_histograms(tables), cut_end)
 
 
 def exclude_outside_bulk(
-    tables: dict[str, pd.DataFrame], cut_end: bool, path: str | None = None
+    tables: dict[str, pd.DataFrame],
+    cut_end: bool,
+    path: str | None = None,
+    bounds: tuple[dt.date, dt.date | None] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, int]], list[str]]:
     """Exclude dated values outside the bulk: ``(tables, {table: {what: count}}, warnings)``.
 
@@ -270,15 +148,133 @@ def exclude_outside_bulk(
     end, is a :class:`DataContractError`: a customer cannot be dropped without
     their history. ``cut_end=False`` keeps every row after the bulk (the user
     fixed the end). ``path`` (the customers file) only names the file in messages.
+    ``bounds``: the whole input's ``(first, last)`` (:func:`bounds_of`), for
+    an engine that excludes one bucket at a time; by default they come from ``tables``.
     """
-    first, last = data_bounds(tables, cut_end)
-    for refusal in refusals(tables["customers"], last):
-        refusal.raise_if_any(path)
-    out, found = exclude_rows(tables, first, last)
-    excluded, warnings = found.report(first, last)
+    first, last = bounds if bounds is not None else data_bounds(tables, cut_end)
+    check_customer_dates(tables["customers"], last, path)
+    out, facts = excluded_rows(tables, first, last)
+    excluded, warnings = exclusion_warnings(facts, first, last)
     return out, excluded, warnings
 
 
-def _examples(values: pd.Series) -> str:
-    days = sorted({f"{v:%Y-%m-%d}" for v in values.head(N_EXAMPLE_VALUES)})
-    return ", ".join(days[:N_EXAMPLES])
+# The refusals of check_customer_dates in the order they are checked, numbered after every check of
+# omvald.data.validate.validate_rows: an engine that checks bucket by bucket reports the one the
+# whole table reports first (omvald.spark.validate.merge_errors).
+REFUSAL_STEP = 10_000
+
+
+def check_customer_dates(customers: pd.DataFrame, last: dt.date | None, path: str | None = None) -> None:
+    """Refuse signup or churn dates before 1900 and (with ``last``) signups after the end of data."""
+    hints = {
+        "signup_date": "a placeholder for an unknown date? correct these dates",
+        "churn_date": "a placeholder? leave churn_date empty for a customer who has not churned",
+    }
+    for step, (column, hint) in enumerate(hints.items(), start=1):
+        if column in customers:
+            mask = customers[column] < pd.Timestamp(EARLIEST)
+            _refuse(customers, column, mask, "before 1900-01-01", hint, path, REFUSAL_STEP + step)
+    if last is not None:
+        hi = pd.Timestamp(last) + pd.Timedelta(days=1)
+        _refuse(customers, "signup_date", customers["signup_date"] >= hi, f"after the end of the data ({last})",
+                "correct these dates, or set data.data_end (rows after it are then kept)", path,
+                REFUSAL_STEP + 3)  # fmt: skip
+
+
+def excluded_rows(
+    tables: dict[str, pd.DataFrame], first: dt.date, last: dt.date | None
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, Any]]]:
+    """Drop activity rows outside ``[first, last]``, blank payment and churn dates outside the data.
+
+    Returns the tables and what was excluded: ``{table: {"early": n, "late": n,
+    "days": [...]}}`` for invoices and touchpoints, ``{"table.column": {"n": n,
+    "days": [...]}}`` for payment and churn dates; ``days`` are the first
+    :data:`EXAMPLE_ROWS` excluded dates in table order (ISO), from which
+    warnings take their examples. Facts of disjoint sets of customers add up
+    in table order (:func:`add_exclusion_facts`).
+    """
+    lo = pd.Timestamp(first)
+    hi = pd.Timestamp(last) + pd.Timedelta(days=1) if last is not None else None
+    out, facts = dict(tables), {}
+    for table, column in ACTIVITY.items():
+        df = out[table]
+        early = (df[column] < lo).to_numpy()
+        late = (df[column] >= hi).to_numpy() if hi is not None else np.zeros(len(df), bool)
+        if early.any() or late.any():
+            out[table] = df[~(early | late)].reset_index(drop=True)
+            facts[table] = {
+                "early": int(early.sum()),
+                "late": int(late.sum()),
+                "days": _days(df.loc[early | late, column]),
+            }
+    for table, column in (("billing", "paid_date"), ("customers", "churn_date")):
+        df = out[table]
+        if column not in df:
+            continue
+        late = (df[column] < pd.Timestamp(EARLIEST)) | ((df[column] >= hi) if hi is not None else False)
+        if late.any():
+            out[table] = df.assign(**{column: df[column].mask(late)})
+            facts[f"{table}.{column}"] = {"n": int(late.sum()), "days": _days(df.loc[late.to_numpy(), column])}
+    return out, facts
+
+
+def add_exclusion_facts(parts: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """The :func:`excluded_rows` facts of disjoint sets of customers given in table order (e.g. buckets)."""
+    total: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for key, fact in part.items():
+            into = total.setdefault(key, {k: (0 if k != "days" else []) for k in fact})
+            for k, v in fact.items():
+                into[k] = (into[k] + v)[:EXAMPLE_ROWS] if k == "days" else into[k] + v
+    return total
+
+
+def exclusion_warnings(
+    facts: dict[str, dict[str, Any]], first: dt.date, last: dt.date | None
+) -> tuple[dict[str, dict[str, int]], list[str]]:
+    """``({table: {"rows" or a date column: count}}, warnings)`` of the :func:`excluded_rows` facts."""
+    excluded: dict[str, dict[str, int]] = {}
+    warnings = []
+    for table in ACTIVITY:
+        if table not in facts:
+            continue
+        early, late = facts[table]["early"], facts[table]["late"]
+        excluded[table] = {"rows": early + late}
+        parts = [f"{early} before {first}"] * bool(early) + [f"{late} after {last}"] * bool(late)
+        warnings.append(
+            f"{table}: {early + late} row(s) dated outside the bulk of the data excluded "
+            f"({', '.join(parts)}; e.g. {_examples(facts[table]['days'])}); set data.data_end to fix "
+            "the end of data yourself"
+        )
+    for table, column in (("billing", "paid_date"), ("customers", "churn_date")):
+        fact = facts.get(f"{table}.{column}")
+        if fact is None:
+            continue
+        excluded.setdefault(table, {})[column] = fact["n"]
+        warnings.append(
+            f"{table}: {fact['n']} {column} value(s) outside the data's range read as empty (not known "
+            f"by the end of data; e.g. {_examples(fact['days'])})"
+        )
+    return excluded, warnings
+
+
+def _refuse(
+    customers: pd.DataFrame, column: str, mask: pd.Series, problem: str, hint: str, path: str | None, step: int
+) -> None:
+    if mask.any():
+        rows = customers[mask.to_numpy()].head(5)
+        examples = [
+            f"customer_id={c!r}, {column}={d:%Y-%m-%d}" for c, d in zip(rows["customer_id"], rows[column], strict=True)
+        ]
+        problem = f"{column} {problem} ({int(mask.sum())} row(s)); {hint}"
+        err = DataContractError("customers", column, problem, examples, path)
+        err.step, err.sorted_rows = step, True  # type: ignore[attr-defined]
+        raise err
+
+
+def _days(values: pd.Series) -> list[str]:
+    return [f"{v:%Y-%m-%d}" for v in values.head(EXAMPLE_ROWS)]
+
+
+def _examples(days: list[str]) -> str:
+    return ", ".join(sorted(set(days))[:N_EXAMPLES])

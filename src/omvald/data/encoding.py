@@ -31,6 +31,11 @@ SCAN_CHUNK = 1 << 24
 # A UTF-8 encoded Latin-1 letter (å = C3 A5): in a file that is not UTF-8 it means two encodings are mixed.
 UTF8_LATIN_LETTER = re.compile(rb"[\xc2\xc3][\x80-\xbf]")
 SAVE_AS = "in Excel: Save As 'CSV UTF-8 (comma delimited)'"
+# Bytes Windows-1252 leaves undefined: a file holding one is text in neither encoding we read.
+CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
+_CP1252_OF_LATIN1 = {
+    byte: bytes([byte]).decode(WINDOWS_1252) for byte in range(0x80, 0xA0) if byte not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)
+}
 
 
 def open_binary(path: Path) -> BinaryIO:
@@ -70,6 +75,46 @@ def sniff_encoding(path: Path, table: str) -> str:
     return UTF8
 
 
+def whole_file_encoding(path: Path, table: str) -> str:
+    """The encoding the local reader ends up reading the whole file in, decided before reading any row.
+
+    For readers that cannot fall back half-way through a file (Spark):
+    :func:`sniff_encoding`, then a scan of every line as the local reader's
+    fallback does (:func:`fallback_encoding`: Windows-1252 with a warning,
+    or an error for a file that mixes encodings). A byte Windows-1252 does
+    not define is the local reader's error too.
+    """
+    encoding = sniff_encoding(path, table)
+    if encoding == UTF8 and first_non_utf8_line(path)[0] is not None:
+        encoding = fallback_encoding(path, table)
+    if encoding == WINDOWS_1252 and _has_bytes_matching(path, CP1252_UNDEFINED):
+        raise DataContractError(
+            table,
+            None,
+            f"is neither UTF-8 nor Windows-1252 text (character maps to <undefined>); {SAVE_AS}",
+            path=str(path),
+        )
+    return encoding
+
+
+def latin1_to_cp1252(text: str) -> str:
+    """Text read as ISO-8859-1 (one character per byte) as Windows-1252 would have read the same bytes.
+
+    The two differ only in bytes 0x80-0x9F (``€``, ``‚``, ``"``, ``—``, ``™``,
+    ``Š`` ...): Spark reads Windows-1252 files as ISO-8859-1 and this puts
+    those letters right.
+    """
+    return text.translate(_CP1252_OF_LATIN1)
+
+
+def _has_bytes_matching(path: Path, pattern: re.Pattern[bytes]) -> bool:
+    with open_binary(path) as fh:
+        while chunk := fh.read(SCAN_CHUNK):
+            if pattern.search(chunk):
+                return True
+    return False
+
+
 def fallback_encoding(path: Path, table: str) -> str:
     """The encoding of a file that is not UTF-8: cp1252, with a warning; :class:`DataContractError` if mixed."""
     line, mixed = first_non_utf8_line(path)
@@ -100,9 +145,12 @@ def first_non_utf8_line(path: Path) -> tuple[int | None, bool]:
     line, bad, mixed = 1, None, False
     with open_binary(path) as fh:
         while chunk := fh.read(SCAN_CHUNK):
+            pending = len(decoder.getstate()[0])
+            if not pending and chunk.isascii():  # nothing to decode or find: the usual chunk, much faster
+                line += chunk.count(b"\n") if bad is None else 0
+                continue
             mixed = mixed or UTF8_LATIN_LETTER.search(chunk) is not None
             if bad is None:
-                pending = len(decoder.getstate()[0])
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError as exc:

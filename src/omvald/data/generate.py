@@ -28,6 +28,8 @@ Monte Carlo has its own stream), so asking for them changes no other file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +43,15 @@ import pyarrow.parquet as pq
 
 from omvald.config import Config, FeatureConfig, GenerateConfig
 from omvald.data import generate_truth_purchases, generate_truth_subscription
-from omvald.data.generate_customers import Calendar, customer_ids, customers_table, draw_customers, plan_order
+from omvald.data.generate_customers import (
+    Calendar,
+    Customers,
+    customer_ids,
+    customers_table,
+    draw_customers,
+    plan_order,
+)
+from omvald.data.generate_export import export_as_of
 from omvald.data.generate_purchase_steps import Mechanisms
 from omvald.data.generate_purchases import (
     PURCHASE_BUSINESSES,
@@ -52,13 +62,22 @@ from omvald.data.generate_purchases import (
     season_clock,
     simulate_purchases,
 )
-from omvald.data.generate_sim import CHANNELS, CHURN_DRIVERS, DIRECTIONS, EVENTS, PHASE_OUT_DRIVERS, simulate
+from omvald.data.generate_sim import (
+    CHANNELS,
+    CHURN_DRIVERS,
+    DIRECTIONS,
+    EVENTS,
+    PHASE_OUT_DRIVERS,
+    SimResult,
+    simulate,
+)
 from omvald.errors import ConfigError
 from omvald.io import atomic_path
 
 TABLES = ("customers", "billing", "touchpoints")
 _OUTAGE_STREAM = 1_000_003  # generator id for regional outages, shared by all chunks
 _ORACLE_STREAM = 1_000_033  # generator id (with the chunk) of the true probabilities' Monte Carlo
+_SHIFT_STREAM = 1_000_037  # generator id (with the chunk) of what only generate.shift draws
 
 
 @dataclass(frozen=True)
@@ -92,6 +111,18 @@ def _check(cfg: GenerateConfig) -> None:
     if not 0.0 <= cfg.price_increase_min <= cfg.price_increase_max:
         raise ConfigError("generate: need 0 <= price_increase_min <= price_increase_max")
     check_purchase_config(cfg)
+    shift = cfg.shift
+    if shift.month is not None:
+        if cfg.business in PURCHASE_BUSINESSES:
+            raise ConfigError("generate.shift: the shift is part of the subscription business; set shift.month: null")
+        if not 0 < shift.month < cfg.months:
+            raise ConfigError(
+                f"generate.shift.month: {shift.month} must be between 1 and months - 1 ({cfg.months - 1})"
+            )
+    if shift.billing_change <= -1 or not 0 <= shift.new_channel_share <= 1 or shift.competitor_churn < 0:
+        raise ConfigError(
+            "generate.shift: billing_change must be above -1, new_channel_share in [0, 1] and competitor_churn >= 0"
+        )
 
 
 def n_chunks(cfg: GenerateConfig) -> int:
@@ -114,11 +145,29 @@ def generate_chunk(cfg: GenerateConfig, seed: int, chunk: int, features: Feature
     first = chunk * cfg.chunk_size
     n = min(cfg.chunk_size, cfg.n_customers - first)
     cust = draw_customers(cfg, cal, rng, first, n)
-    sim = simulate(cfg, cal, cust, outages, rng, record=features is not None)
+    shift_rng = np.random.default_rng([seed, chunk, _SHIFT_STREAM])
+    sim = simulate(cfg, cal, cust, outages, rng, record=features is not None, shift_rng=shift_rng)
     ids = customer_ids(first, n, width=max(7, len(str(cfg.n_customers))))
+    billing, touchpoints, truth = subscription_tables(cfg, cust, sim, ids)
+    probabilities = None
+    if features is not None:
+        rows = generate_truth_subscription.subscription_probabilities(cfg, cal, cust, sim, features)
+        probabilities = rows.table(ids, generate_truth_subscription.DRIVERS)
+    customers = customers_table(cfg, cust, ids, churn_dates(sim), rng)
+    return ChunkTables(customers, billing, touchpoints, truth, probabilities)
+
+
+def churn_dates(sim: SimResult) -> np.ndarray:
+    """The customers' churn dates (``NaT`` = still a customer at the end of data)."""
     churn_date = sim.churn_day.astype("datetime64[D]")
     churn_date[sim.churn_day < 0] = np.datetime64("NaT")
+    return churn_date
 
+
+def subscription_tables(
+    cfg: GenerateConfig, cust: Customers, sim: SimResult, ids: pa.Array
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """The ``billing`` and ``touchpoints`` tables and the ground truth of a simulated chunk, sorted by customer."""
     b = sim.billing
     order = np.lexsort((b["date"], b["cust"]))
     billing = pa.table(
@@ -156,11 +205,7 @@ def generate_chunk(cfg: GenerateConfig, seed: int, chunk: int, features: Feature
             "phase_out_driver": _labels(sim.phase_out_driver, PHASE_OUT_DRIVERS),
         }
     )
-    probabilities = None
-    if features is not None:
-        rows = generate_truth_subscription.subscription_probabilities(cfg, cal, cust, sim, features)
-        probabilities = rows.table(ids, generate_truth_subscription.DRIVERS)
-    return ChunkTables(customers_table(cfg, cust, ids, churn_date, rng), billing, touchpoints, truth, probabilities)
+    return billing, touchpoints, truth
 
 
 def _purchase_chunk(cfg: GenerateConfig, seed: int, chunk: int, features: FeatureConfig | None) -> ChunkTables:
@@ -200,7 +245,7 @@ def generate_business(cfg: GenerateConfig, seed: int, features: FeatureConfig | 
     return {name: pa.concat_tables([getattr(c, name) for c in chunks]).to_pandas() for name in names}
 
 
-class _TableSink:
+class TableSink:
     """Streams chunks of one table into a Parquet or CSV file."""
 
     def __init__(self, path: Path, fmt: str) -> None:
@@ -226,6 +271,7 @@ def run_generate(
     fmt: str = "parquet",
     on_chunk: Callable[[int, int], None] | None = None,
     probabilities_path: Path | None = None,
+    export_date: dt.date | None = None,
 ) -> dict[str, Any]:
     """Write ``out_dir/{customers,billing,touchpoints}.<fmt>`` and the ground truth, atomically.
 
@@ -233,7 +279,9 @@ def run_generate(
     only when complete; the truth file (Parquet or CSV by its extension) is
     written the same way, and so is ``probabilities_path`` when given: the
     true probabilities at each month end, for ``cfg.features`` (horizon,
-    phase-out drop, lookback). ``on_chunk(done, total)`` reports progress.
+    phase-out drop, lookback). ``export_date``: write the contract tables as
+    exported at the end of that day (:mod:`omvald.data.generate_export`; the
+    truth files stay whole). ``on_chunk(done, total)`` reports progress.
     Returns a summary (:func:`subscription_summary` or :func:`purchase_summary`).
     """
     if fmt not in ("parquet", "csv"):
@@ -243,23 +291,28 @@ def run_generate(
     total = n_chunks(gen)
     tally = _PurchaseTally() if gen.business in PURCHASE_BUSINESSES else _SubscriptionTally()
     with contextlib.ExitStack() as stack:
-        tmp_dir = stack.enter_context(atomic_path(out_dir))
+        tmp_dir = stack.enter_context(atomic_path(out_dir, stage="generate"))
         tmp_dir.mkdir()
-        sinks = {name: _TableSink(tmp_dir / f"{name}.{fmt}", fmt) for name in TABLES}
-        sinks["truth"] = _TableSink(stack.enter_context(atomic_path(truth_path)), _format_of(truth_path))
+        sinks = {name: TableSink(tmp_dir / f"{name}.{fmt}", fmt) for name in TABLES}
+        sinks["truth"] = TableSink(stack.enter_context(atomic_path(truth_path)), _format_of(truth_path))
         if probabilities_path is not None:
             tmp_probabilities = stack.enter_context(atomic_path(probabilities_path))
-            sinks["probabilities"] = _TableSink(tmp_probabilities, _format_of(probabilities_path))
+            sinks["probabilities"] = TableSink(tmp_probabilities, _format_of(probabilities_path))
         with contextlib.ExitStack() as writers:
             for sink in sinks.values():
                 writers.callback(sink.close)
             for done, chunk in enumerate(iter_chunks(gen, cfg.seed, features), start=1):
+                if export_date is not None:
+                    exported = export_as_of({name: getattr(chunk, name) for name in TABLES}, export_date)
+                    chunk = dataclasses.replace(chunk, **exported)
                 for name, sink in sinks.items():
                     sink.write(getattr(chunk, name))
                 tally.add(chunk)
                 if on_chunk is not None:
                     on_chunk(done, total)
-    return {"business": gen.business, **tally.summary()}
+    shift = {"shift_month": gen.shift.month} if gen.shift.month is not None else {}
+    exported = {"export_date": export_date.isoformat()} if export_date is not None else {}
+    return {"business": gen.business, **tally.summary(), **shift, **exported}
 
 
 def _format_of(path: Path) -> str:

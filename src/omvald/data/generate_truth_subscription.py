@@ -41,26 +41,43 @@ def subscription_probabilities(
     cfg: GenerateConfig, cal: Calendar, cust: Customers, sim: SimResult, features: FeatureConfig
 ) -> ProbabilityRows:
     """True probabilities of every customer of the chunk who is a customer at each month end."""
+    signup_day = cust.signup.astype("datetime64[D]").astype(np.int64)
+    out = ProbabilityRows.empty()
+    for w in as_of_windows(cal, features):
+        pop = np.flatnonzero((signup_day <= w.t) & ((sim.churn_day < 0) | (sim.churn_day > w.t)))
+        p_stay, p_po = probabilities_at(cfg, cal, cust, sim, features, w, pop)
+        stays = p_stay > 0
+        if_stays = np.divide(p_po, p_stay, out=np.zeros_like(p_po), where=stays)
+        out.add(pop, w.t, np.ones(len(pop), bool), 1.0 - p_stay, p_po, if_stays, sim.paths.driver[w.month][pop])
+    return out
+
+
+def probabilities_at(
+    cfg: GenerateConfig,
+    cal: Calendar,
+    cust: Customers,
+    sim: SimResult,
+    features: FeatureConfig,
+    w: AsOfWindow,
+    pop: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(P(no churn in (t, t+H]), P(no churn and phase-out label 1))`` of the chunk's customers ``pop`` at ``w``.
+
+    From the hazards the simulation recorded (``sim.paths``); a campaign
+    passes paths scaled by its effect to get the treated probabilities.
+    """
     if sim.paths is None:
-        raise ValueError("subscription_probabilities needs simulate(..., record=True)")
+        raise ValueError("subscription probabilities need simulate(..., record=True)")
     n = len(cust)
     cycles_in_horizon = features.horizon_days // 28 + 3  # enough cycles to cover (t, t+H] for any billing day
     first = cal.start.astype("datetime64[M]")
     month_days = (first + np.arange(cal.months + cycles_in_horizon + 2)).astype("datetime64[D]").astype(np.int64)
     invoice_day = month_days[:, None] + cust.billing_day[None, :] - 1
-    signup_day = cust.signup.astype("datetime64[D]").astype(np.int64)
     b = sim.billing
-    out = ProbabilityRows.empty()
-    for w in as_of_windows(cal, features):
-        pop = np.flatnonzero((signup_day <= w.t) & ((sim.churn_day < 0) | (sim.churn_day > w.t)))
-        cycles = w.month + np.arange(cycles_in_horizon)
-        inv, nxt = invoice_day[cycles][:, pop], invoice_day[cycles + 1][:, pop]
-        before = billed_between(b["cust"], b["date"], b["amount"], n, w.phase_start, w.t)[pop]
-        p_stay, p_po = _paths(cfg, cust, sim, pop, w, cycles, inv, nxt, before, 1.0 - features.phase_out_drop)
-        stays = p_stay > 0
-        if_stays = np.divide(p_po, p_stay, out=np.zeros_like(p_po), where=stays)
-        out.add(pop, w.t, np.ones(len(pop), bool), 1.0 - p_stay, p_po, if_stays, sim.paths.driver[w.month][pop])
-    return out
+    cycles = w.month + np.arange(cycles_in_horizon)
+    inv, nxt = invoice_day[cycles][:, pop], invoice_day[cycles + 1][:, pop]
+    before = billed_between(b["cust"], b["date"], b["amount"], n, w.phase_start, w.t)[pop]
+    return _paths(cfg, cust, sim, pop, w, cycles, inv, nxt, before, 1.0 - features.phase_out_drop)
 
 
 def _per_cycle(values: np.ndarray, cycles: np.ndarray, pop: np.ndarray) -> np.ndarray:

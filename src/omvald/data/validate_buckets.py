@@ -110,11 +110,11 @@ def validate_folder(
         log.warning(message)
 
     cut_end = as_of is None and cfg.data_end is None
-    first, last = D.bounds(checked.activity, checked.events, cut_end)
-    facts, exclusions = checked.facts, D.Exclusions()
+    first, last = D.bounds_of(checked.histograms, cut_end)
+    facts, exclusions = checked.facts, {}
     if _outside(facts.extremes, first, last):  # rare: stray dates; the interim files are written again
         facts, exclusions = _exclude(raw.n_buckets, out, scratch / "excluded", first, last, paths["customers"])
-    excluded, date_warnings = exclusions.report(first, last)
+    excluded, date_warnings = D.exclusion_warnings(exclusions, first, last)
     for message in date_warnings:
         log.warning(message)
 
@@ -163,14 +163,14 @@ class _Checked:
     facts: _Facts = field(default_factory=_Facts)
     dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(C.TABLES, 0))
     extra: dict[str, list[str]] = field(default_factory=dict)
-    activity: D.Histogram = (np.zeros(0, np.int64), np.zeros(0, np.int64))
-    events: D.Histogram = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    # day histograms of the activity rows and of every dated column (omvald.data.dates.date_histograms)
+    histograms: dict[str, dict[int, int]] = field(default_factory=lambda: {"activity": {}, "events": {}})
 
 
 def _check_buckets(raw: RawBuckets, scan: CustomerScan, cfg: DataConfig, as_of: dt.date | None, out: Path) -> _Checked:
     """Validate each bucket's rows; raise the whole table's first error, else append the clean rows to ``out``."""
     paths, errors, found = raw.paths(), [], _Checked()
-    activity, events = [], []
+    histograms = []
     writers = _Writers(out)
     try:
         for bucket in range(raw.n_buckets):
@@ -191,16 +191,14 @@ def _check_buckets(raw: RawBuckets, scan: CustomerScan, cfg: DataConfig, as_of: 
             found.extra = extra
             for table, n in dropped.items():
                 found.dropped[table] += n
-            a, e = D.table_histograms(tables)
-            activity.append(a)
-            events.append(e)
+            histograms.append(D.date_histograms(tables))
             found.facts.add(tables)
             writers.write(tables)
     finally:
         writers.close()
     if errors:
         raise merge_errors(errors)
-    found.activity, found.events = D.add_histograms(activity), D.add_histograms(events)
+    found.histograms = D.add_histograms(histograms)
     return found
 
 
@@ -223,10 +221,10 @@ def _outside(extremes: dict[str, dict[str, list]], first: dt.date, last: dt.date
 
 def _exclude(
     n_buckets: int, out: Path, scratch: Path, first: dt.date, last: dt.date | None, path: str | None
-) -> tuple[_Facts, D.Exclusions]:
+) -> tuple[_Facts, dict[str, dict[str, Any]]]:
     """Refuse or exclude rows outside ``[first, last]`` bucket by bucket (as the whole tables would be), rewriting ``out``."""
     scratch.mkdir(parents=True, exist_ok=True)
-    facts, exclusions, refusals = _Facts(), D.Exclusions(), []
+    facts, exclusions, refusals = _Facts(), [], []
     writers = _Writers(scratch)
     try:
         for bucket in range(n_buckets):
@@ -237,19 +235,23 @@ def _exclude(
                 ).to_pandas()
                 for t in C.TABLES
             }
-            found = D.refusals(tables["customers"], last)
-            refusals = [a.add(b) for a, b in zip(refusals, found, strict=True)] if refusals else found
-            tables, excluded = D.exclude_rows(tables, first, last)
-            exclusions = exclusions.add(excluded)
+            try:
+                D.check_customer_dates(tables["customers"], last, path)
+            except DataContractError as err:
+                refusals.append(error_record(err, bucket))
+            if refusals:  # refused: nothing will be written
+                continue
+            tables, excluded = D.excluded_rows(tables, first, last)
+            exclusions.append(excluded)
             facts.add(tables)
             writers.write(tables)
     finally:
         writers.close()
-    for refusal in refusals:
-        refusal.raise_if_any(path)
+    if refusals:
+        raise merge_errors(refusals)
     for table in C.TABLES:
         (scratch / f"{table}.parquet").replace(out / f"{table}.parquet")
-    return facts, exclusions
+    return facts, D.add_exclusion_facts(exclusions)
 
 
 class _Writers:

@@ -37,47 +37,91 @@ def contributions(model: ContributingModel, X: pd.DataFrame) -> pd.DataFrame:
     return contrib
 
 
-def top_drivers(contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3, prefix: str = "") -> pd.DataFrame:
-    """The ``k`` largest positive contributions per row.
+def top_drivers(
+    contrib: pd.DataFrame, X: pd.DataFrame, k: int = 3, prefix: str = "", drivers: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """The ``k`` drivers with the largest positive summed contributions per row.
 
-    Returns, for ``i`` in 1..k: ``{prefix}driver_i`` (feature name),
-    ``{prefix}driver_i_value`` (the feature value as text),
-    ``{prefix}driver_i_contribution`` (log-odds, > 0) and
+    ``drivers`` maps feature -> driver (business reason; a feature not in it,
+    or every feature when None, is its own driver). A driver's contribution is
+    the sum of its features' contributions (:func:`driver_sums`), so a driver
+    appears at most once per row. Returns, for ``i`` in 1..k:
+    ``{prefix}driver_i`` (the driver), ``{prefix}driver_i_feature`` (its
+    feature with the largest contribution for this row),
+    ``{prefix}driver_i_value`` (that feature's value as text),
+    ``{prefix}driver_i_contribution`` (the driver's sum, log-odds, > 0) and
     ``{prefix}driver_i_value_raw`` (the value itself, for
     :func:`omvald.explain.reasons.reason_columns`; callers drop it). Equal
-    contributions are ordered by the model's feature order.
+    contributions are ordered by the order of the drivers' first features.
     """
     features = [c for c in contrib.columns if c != BIAS]
     n = len(contrib)
-    values = contrib[features].to_numpy(dtype=float)
-    positive = np.where(values > 0, values, -np.inf)
-    kk = min(k, len(features))
+    specs = {f: _Driver((drivers or {}).get(f) or f) for f in features}
+    sums, strongest, names = driver_sums(contrib[features].to_numpy(dtype=float), features, specs)
+    positive = np.where(sums > 0, sums, -np.inf)
+    kk = min(k, len(names))
     order = np.argsort(-positive, axis=1, kind="stable")[:, :kk]
     top = np.take_along_axis(positive, order, axis=1)
     valid = np.isfinite(top)
-    names = np.asarray(features, dtype=object)
     columns: dict[str, Any] = {}
-    cache: dict[int, np.ndarray] = {}
     for i in range(k):
-        if i >= kk:
-            name_i, value_raw, contrib_i = np.full(n, None, dtype=object), np.full(n, None, dtype=object), np.nan
-        else:
-            ok = valid[:, i]
-            name_i = np.where(ok, names[order[:, i]], None)
-            value_raw = np.full(n, None, dtype=object)
-            for j in np.unique(order[ok, i]):
-                if j not in cache:
-                    cache[j] = X[features[j]].to_numpy(dtype=object)
-                rows = ok & (order[:, i] == j)
-                value_raw[rows] = cache[j][rows]
-            contrib_i = np.where(ok, top[:, i], np.nan)
-        columns[f"{prefix}driver_{i + 1}"] = pd.Series(name_i, index=contrib.index, dtype="str")
+        driver_i = np.full(n, None, dtype=object)
+        feature_i = np.full(n, None, dtype=object)
+        value_raw = np.full(n, None, dtype=object)
+        contrib_i = np.full(n, np.nan)
+        if i < kk:
+            for row in np.flatnonzero(valid[:, i]):
+                d = order[row, i]
+                j = strongest[row, d]
+                driver_i[row], feature_i[row] = names[d], features[j]
+                value_raw[row] = X[features[j]].to_numpy(dtype=object)[row]
+                contrib_i[row] = top[row, i]
+        columns[f"{prefix}driver_{i + 1}"] = pd.Series(driver_i, index=contrib.index, dtype="str")
+        columns[f"{prefix}driver_{i + 1}_feature"] = pd.Series(feature_i, index=contrib.index, dtype="str")
         columns[f"{prefix}driver_{i + 1}_value"] = pd.Series(
             [format_value(v) for v in value_raw], index=contrib.index, dtype="str"
         )
         columns[f"{prefix}driver_{i + 1}_contribution"] = pd.Series(contrib_i, index=contrib.index, dtype=float)
         columns[f"{prefix}driver_{i + 1}_value_raw"] = pd.Series(value_raw, index=contrib.index, dtype=object)
     return pd.DataFrame(columns, index=contrib.index)
+
+
+def driver_sums(
+    values: np.ndarray, features: list[str], specs: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per row, each driver's summed contribution and its strongest feature.
+
+    ``values`` (rows x ``features``) are the SHAP values without ``bias``;
+    a feature's driver is its spec's ``driver`` (none, or no spec: the feature
+    itself). Returns ``(sums, strongest, drivers)``: ``sums`` (rows x
+    drivers), ``strongest`` (rows x drivers, the column index in ``features``
+    of the driver's largest contribution in that row; ties: the first) and the
+    driver names in order of their first feature. Members are added left to
+    right, so the sums are the same on every call.
+    """
+    of = [getattr(specs.get(f), "driver", "") or f for f in features]
+    names = list(dict.fromkeys(of))
+    members: dict[str, list[int]] = {d: [] for d in names}
+    for j, d in enumerate(of):
+        members[d].append(j)
+    n = values.shape[0]
+    sums = np.zeros((n, len(names)))
+    strongest = np.zeros((n, len(names)), dtype=np.int64)
+    for d, name in enumerate(names):
+        cols = members[name]
+        acc = values[:, cols[0]].copy()
+        for j in cols[1:]:
+            acc += values[:, j]
+        sums[:, d] = acc
+        strongest[:, d] = np.asarray(cols)[np.argmax(values[:, cols], axis=1)] if n else cols[0]
+    return sums, strongest, names
+
+
+class _Driver:
+    """A spec stand-in that only names the driver (for :func:`driver_sums` from a plain mapping)."""
+
+    def __init__(self, driver: str) -> None:
+        self.driver = driver
 
 
 def shap_importance(contrib: pd.DataFrame, segment: pd.Series | None = None) -> pd.DataFrame:

@@ -62,6 +62,27 @@ TEMPLATES: dict[str, str] = {
 }
 
 
+# Drivers (registry ``driver``) in the words a CRM team uses; they open a reason sentence.
+DRIVER_LABELS: dict[str, str] = {
+    "price_change": "price rise",
+    "loyalty_gap": "pays more than new customers",
+    "complaint": "complaints",
+    "satisfaction": "satisfaction",
+    "service_contact": "contacts with customer service",
+    "binding": "binding period",
+    "downsizing": "declining use",
+    "payment": "payments",
+    "engagement": "engagement",
+    "outreach": "messages from us",
+    "spend": "spend",
+    "tenure": "tenure",
+    "other_events": "other contacts",
+    "recency": "time since the last purchase",
+    "purchase_frequency": "purchase frequency",
+    "btyd": "buying pattern",
+}
+
+
 def reason_sentence(spec: SpecLike, value: Any) -> str:
     """One plain-word sentence for a driver: ``spec`` from the registry, ``value`` the feature value.
 
@@ -105,21 +126,40 @@ def reason_sentence(spec: SpecLike, value: Any) -> str:
     return f"{desc}: {_number(v, unit)}{suffix}"
 
 
+def driver_sentence(driver: str, spec: SpecLike, value: Any) -> str:
+    """A driver's reason: its plain-word label, then the strongest feature's sentence.
+
+    "price rise: invoice up 18% in the last 3 months". A driver without a
+    label in :data:`DRIVER_LABELS` (a feature that is its own driver, such as
+    a customer attribute) reads as the feature's sentence alone.
+    """
+    label = DRIVER_LABELS.get(driver)
+    sentence = reason_sentence(spec, value)
+    return f"{label}: {sentence}" if label else sentence
+
+
+def feature_driver(name: str, specs: Mapping[str, SpecLike]) -> str:
+    """The driver (business reason) of feature ``name``: the spec's ``driver``, else the feature itself."""
+    return getattr(specs.get(name), "driver", "") or name
+
+
 def reason_columns(
     drivers: pd.DataFrame, specs: Mapping[str, SpecLike], prefix: str, k: int = 3
 ) -> dict[str, pd.Series]:
-    """Sentences for the ``{prefix}driver_i`` / ``{prefix}driver_i_value_raw`` columns of ``drivers``.
+    """Sentences for the ``{prefix}driver_i`` (driver), ``_feature`` and ``_value_raw`` columns of ``drivers``.
 
     Returns ``{prefix}reason_1..k`` as string Series (missing where there is
-    no driver). Unknown feature names fall back to the name in words.
+    no driver): :func:`driver_sentence` of the driver's strongest feature.
+    Unknown feature names fall back to the name in words.
     """
     out: dict[str, pd.Series] = {}
     for i in range(1, k + 1):
-        names = drivers[f"{prefix}driver_{i}"].to_numpy(dtype=object)
+        driver = drivers[f"{prefix}driver_{i}"].to_numpy(dtype=object)
+        names = drivers[f"{prefix}driver_{i}_feature"].to_numpy(dtype=object)
         values = drivers[f"{prefix}driver_{i}_value_raw"].to_numpy(dtype=object)
         sentences = [
-            None if _is_missing(name) else reason_sentence(specs.get(name) or fallback_spec(name), value)
-            for name, value in zip(names, values, strict=True)
+            None if _is_missing(name) else driver_sentence(d, specs.get(name) or fallback_spec(name), value)
+            for d, name, value in zip(driver, names, values, strict=True)
         ]
         out[f"{prefix}reason_{i}"] = pd.Series(sentences, index=drivers.index, dtype="str")
     return out

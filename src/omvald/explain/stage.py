@@ -33,7 +33,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
 
 from omvald.config import Config
@@ -42,7 +41,14 @@ from omvald.explain import plots
 from omvald.explain.drivers import contributions, driver_importance, shap_importance
 from omvald.features.registry import feature_drivers
 from omvald.io import atomic_path, read_json
-from omvald.model.artifacts import HOLDOUT, load_features, model_path, skipped_targets, trained_targets
+from omvald.model.artifacts import (
+    HOLDOUT,
+    load_features,
+    load_model_file,
+    model_path,
+    skipped_targets,
+    trained_targets,
+)
 from omvald.model.matrix import model_matrix
 from omvald.model.split import Split
 
@@ -80,7 +86,7 @@ def run_explain(
         log.info("explain: %s model skipped in training, nothing to explain: %s", target, reason)
     for target in trained_targets(models_dir):
         # the evaluated fit: the test window is unseen by it (the scoring model was refit on it)
-        model = _load_model(model_path(models_dir, target, HOLDOUT))
+        model = load_model_file(model_path(models_dir, target, HOLDOUT))
         rows = sample if target == "churn" else sample.loc[sample["churn"] == 0]
         X = model_matrix(rows, model, target)
         contrib = contributions(model, X)
@@ -141,12 +147,6 @@ def _test_window(frame: pd.DataFrame, models_dir: Path) -> pd.DataFrame:
     if test.empty:
         raise ModelError(f"{path}: the test window has no rows in training.parquet; rerun `omvald train`.")
     return test
-
-
-def _load_model(path: Path) -> Any:
-    if not path.exists():
-        raise ModelError(f"{path}: model not found; run `omvald train` first.")
-    return joblib.load(path)
 
 
 def _log_artifacts(run_json: Path, files: list[Path], tracking_uri: str | None) -> None:

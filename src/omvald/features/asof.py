@@ -179,10 +179,14 @@ def _database() -> duckdb.DuckDBPyConnection:
     return _DATABASE[1]
 
 
-def population_sql(contractual: bool) -> str:
+def population_sql(contractual: bool, churn_dates: bool = False) -> str:
     """SQL selecting ``(customer_id, as_of)`` of the population from views ``customers``/``billing``/``dates``.
 
     Parameter ``$lookback`` (days) is used by the non-contractual rule.
+    ``churn_dates``: the customers table has ``churn_date`` although the
+    business is scored without contracts (a model trained so scores an
+    export that has it): a customer who churned on or before ``t`` is
+    still left out, as in the contractual rule.
     """
     if contractual:
         return """
@@ -191,10 +195,17 @@ def population_sql(contractual: bool) -> str:
               ON c.signup_date <= d.as_of AND (c.churn_date IS NULL OR c.churn_date > d.as_of)
         """
     # window is (t - lookback, t]: an invoice dated t is known at t
-    return """
+    active = """
         SELECT DISTINCT b.customer_id, d.as_of
         FROM billing b JOIN dates d
           ON b.invoice_date > d.as_of - CAST($lookback AS INTEGER) AND b.invoice_date <= d.as_of
+    """
+    if not churn_dates:
+        return active
+    return f"""
+        SELECT a.customer_id, a.as_of
+        FROM ({active}) a JOIN customers c ON c.customer_id = a.customer_id
+        WHERE c.churn_date IS NULL OR c.churn_date > a.as_of
     """
 
 
@@ -206,7 +217,7 @@ def population_spine(tables: BucketTables, dates: list[dt.date], cfg: FeatureCon
     con = connect(tables)
     con.register("dates", pd.DataFrame({"as_of": pd.Series(dates, dtype=object)}))
     params = {} if contractual else {"lookback": cfg.lookback_days}
-    sql = population_sql(contractual)
+    sql = population_sql(contractual, "churn_date" in tables.customers.columns)
     spine = fetch_frame(con, f"SELECT customer_id, as_of FROM ({sql}) ORDER BY as_of, customer_id", params or None)
     con.close()
     spine["as_of"] = to_date_objects(spine["as_of"])

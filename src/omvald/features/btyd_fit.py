@@ -66,14 +66,21 @@ FIT_TOLERANCES = (1e-7, 1e-6, 1e-5)
 
 
 def fit_population(
-    con: duckdb.DuckDBPyConnection, source: str, dates: list[dt.date], cfg: FeatureConfig
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    dates: list[dt.date],
+    cfg: FeatureConfig,
+    buyers: dict[dt.date, int] | None = None,
 ) -> dict[str, Any]:
     """Fit BG/NBD at each of ``dates`` on the purchases in relation ``source``; the ``meta["btyd"]`` record.
 
     In: an open DuckDB connection and a relation on it (a view or table
     name, or ``read_parquet('...')``) with ``customer_id``, ``invoice_date``,
     ``amount`` and optionally ``hash_slot`` (computed from ``customer_id``
-    when absent); the as-of dates; ``cfg.btyd_sample_customers``. Out: the
+    when absent); the as-of dates; ``cfg.btyd_sample_customers``; ``buyers``:
+    the number of buyers up to each date in the whole input when ``source``
+    holds only some customers (at least the sampled ones: the Spark engine
+    collects just them, see :func:`first_purchase_counts`). Out: the
     record described in the module docstring. A date that cannot be fitted
     (too few buyers or repeat buyers, no convergence) makes the record
     ``unavailable`` with the reason, logged as a warning; it never raises
@@ -89,7 +96,7 @@ def fit_population(
         "unavailable": None,
     }
     dates = sorted(set(dates))
-    samples = sample_histories(con, source, dates, cfg.btyd_sample_customers)
+    samples = sample_histories(con, source, dates, cfg.btyd_sample_customers, buyers)
     for day in dates:
         started = time.perf_counter()
         params, facts, problem = fit_one_date(samples.get(day))
@@ -120,14 +127,33 @@ def fit_parquet(billing_path: Path, dates: list[dt.date], cfg: FeatureConfig) ->
         con.close()
 
 
-def fit_frame(billing: pd.DataFrame, dates: list[dt.date], cfg: FeatureConfig) -> dict[str, Any]:
+def fit_frame(
+    billing: pd.DataFrame, dates: list[dt.date], cfg: FeatureConfig, buyers: dict[dt.date, int] | None = None
+) -> dict[str, Any]:
     """:func:`fit_population` on an in-memory billing table (validated ``billing``, or a bucket's)."""
     con = asof.connect()
     try:
         asof.register_dated(con, "_btyd_billing", billing)
-        return fit_population(con, "_btyd_billing", dates, cfg)
+        return fit_population(con, "_btyd_billing", dates, cfg, buyers)
     finally:
         con.close()
+
+
+def first_purchase_counts(billing: pd.DataFrame) -> dict[str, int]:
+    """``{day: customers whose first purchase (an invoice with a positive amount) is that day}`` (ISO days).
+
+    The counts of disjoint sets of customers add up; :func:`buyers_up_to`
+    then gives the whole input's buyers at a date, which decide the sample
+    (:func:`sample_slots`) without reading every customer's invoices.
+    """
+    bought = billing.loc[billing["amount"] > 0]
+    firsts = pd.to_datetime(bought.groupby("customer_id", sort=False)["invoice_date"].min()).dt.strftime("%Y-%m-%d")
+    return {str(day): int(n) for day, n in firsts.value_counts().items()}
+
+
+def buyers_up_to(counts: dict[str, int], day: dt.date) -> int:
+    """Customers whose first purchase is on or before ``day``, from :func:`first_purchase_counts`."""
+    return sum(n for first, n in counts.items() if dt.date.fromisoformat(first) <= day)
 
 
 def with_population_fit(
@@ -161,9 +187,16 @@ def with_population_fit(
 
 
 def sample_histories(
-    con: duckdb.DuckDBPyConnection, source: str, dates: list[dt.date], sample_customers: int
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    dates: list[dt.date],
+    sample_customers: int,
+    buyers: dict[dt.date, int] | None = None,
 ) -> dict[dt.date, pd.DataFrame]:
-    """Each date's sampled customers' (frequency, recency, age) in days: {date: DataFrame}."""
+    """Each date's sampled customers' (frequency, recency, age) in days: {date: DataFrame}.
+
+    ``buyers``: the whole input's buyers per date (default: counted in ``source``).
+    """
     columns = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
     slot, slot_join = "b.hash_slot", ""
     if "hash_slot" not in columns:
@@ -177,12 +210,13 @@ def sample_histories(
         FROM {source} b {slot_join} WHERE b.amount > 0 GROUP BY 1
     """
     con.execute(f"CREATE OR REPLACE TEMP TABLE _btyd_firsts AS {firsts}")
-    buyers = dict(
-        con.execute(
-            """SELECT CAST(d.as_of AS DATE), count(f.customer_id)
-               FROM _btyd_dates d LEFT JOIN _btyd_firsts f ON f.first_d <= CAST(d.as_of AS DATE) GROUP BY 1"""
-        ).fetchall()
-    )
+    if buyers is None:
+        buyers = dict(
+            con.execute(
+                """SELECT CAST(d.as_of AS DATE), count(f.customer_id)
+                   FROM _btyd_dates d LEFT JOIN _btyd_firsts f ON f.first_d <= CAST(d.as_of AS DATE) GROUP BY 1"""
+            ).fetchall()
+        )
     limits = {day: sample_slots(buyers.get(day, 0), sample_customers) for day in dates}
     widest = max(limits.values(), default=0)
     sampled = con.execute("SELECT * FROM _btyd_firsts WHERE slot < $k", {"k": widest}).df()

@@ -32,9 +32,12 @@ class RegistryEntry:
     missing_reason: str | None = None
 
     def record(self) -> dict[str, Any]:
-        """The registry.json row: name, family, description, unit, kind, driver, available, missing_reason."""
+        """The registry.json row: name, family, description, unit, kind, driver, requires, available, missing_reason.
+
+        ``requires``: the input columns the feature is built from, as ``"table.column"``.
+        """
         spec = asdict(self.spec)
-        spec.pop("requires")
+        spec["requires"] = [f"{table}.{column}" for table, column in self.spec.requires]
         spec["driver"] = self.spec.driver or self.spec.name
         return {**spec, "available": self.available, "missing_reason": self.missing_reason}
 

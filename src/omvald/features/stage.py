@@ -147,7 +147,7 @@ def run_features(
     plan = plan_features(fcfg, Path(interim_dir))
     if fcfg.workers > 1:
         asof.release_database()  # the whole-file checks' memory is not needed while workers build
-    with atomic_path(out_dir) as tmp:
+    with atomic_path(out_dir, stage="features") as tmp:
         parts = tmp / "_parts"
         parts.mkdir(parents=True)
         task = progress.add_task("features", total=fcfg.n_buckets) if progress is not None else None

@@ -163,6 +163,30 @@ def model_path(models_dir: Path, target: str, fit: str = SCORING) -> Path:
     return Path(models_dir) / (f"{target}.joblib" if fit == SCORING else f"{target}.{fit}.joblib")
 
 
+def load_model_file(path: Path, estimator: bool = True) -> Any:
+    """What ``omvald train`` saved at ``path`` (a joblib file), or :class:`ModelError` naming the file.
+
+    A damaged, truncated or foreign file is a message, not a traceback.
+    ``estimator``: the object must be a fitted model (``predict_proba``,
+    ``feature_names_``).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"{path}: model not found; run `omvald train` first.")
+    try:
+        obj = joblib.load(path)
+    except Exception as exc:  # pickle raises many types for a damaged file: EOFError, UnpicklingError, KeyError...
+        raise ModelError(
+            f"{path}: cannot be read as a model ({type(exc).__name__}: {str(exc)[:200]}); the file is damaged or "
+            "was not written by `omvald train`. Run `omvald train` again (or `dvc repro train`)."
+        ) from None
+    if estimator and not (hasattr(obj, "predict_proba") and hasattr(obj, "feature_names_")):
+        raise ModelError(
+            f"{path}: holds a {type(obj).__name__}, not a model written by `omvald train`; run `omvald train` again."
+        )
+    return obj
+
+
 def load_evaluation_models(models_dir: Path) -> dict[str, dict[str, Any]]:
     """``{target: {"lgbm": ..., "logistic": ..., "heuristic": ...}}`` from ``models/``, for the trained targets.
 
@@ -175,5 +199,5 @@ def load_evaluation_models(models_dir: Path) -> dict[str, dict[str, Any]]:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise ModelError(f"missing model file(s) {', '.join(missing)}; run `omvald train` first.")
-    baselines = joblib.load(models_dir / "baselines.joblib")
-    return {t: {"lgbm": joblib.load(lgbm[t]), **baselines[t]} for t in targets}
+    baselines = load_model_file(models_dir / "baselines.joblib", estimator=False)
+    return {t: {"lgbm": load_model_file(lgbm[t]), **baselines[t]} for t in targets}

@@ -8,7 +8,9 @@ pipeline. Each model is logged as a pyfunc returning calibrated
 probabilities and registered as a new version with alias ``candidate``;
 ``omvald promote`` moves ``champion``. The pyfunc is the scoring fit (what
 ``omvald score`` uses); the holdout fit (the one evaluated) is an extra
-artifact of the same version, ``holdout``, which promote compares.
+artifact of the same version, ``holdout``, which promote compares, and so is
+the training reference, ``reference`` (``models/reference.json``), which
+drift at scoring time compares with.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 import io
 import logging
 import math
+import os
 import re
 import subprocess
 import warnings
@@ -35,7 +38,7 @@ from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.exceptions import MlflowException
 
 from omvald.config import MlflowConfig, resolve_tracking_uri
-from omvald.errors import ModelError
+from omvald.errors import ModelError, TrackingError
 from omvald.io import read_json
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,78 @@ log = logging.getLogger(__name__)
 REGISTERED_NAMES = {"churn": "omvald-churn", "phase_out": "omvald-phase-out"}
 OUTPUT_COLUMNS = {"churn": "p_churn", "phase_out": "p_phase_out_if_stays"}
 CANDIDATE, CHAMPION = "candidate", "champion"
+# MLflow retries a request 7 times with a doubling back-off by default: a server that is down
+# hangs a command for minutes in silence. Ours retry twice within about a second (no back-off, up
+# to 1 s of MLflow's jitter), so a stopped server fails a command within seconds even though a
+# failed run still makes a few requests to close itself; a value in the environment wins.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+PROBE_TIMEOUT_S = 5.0
+
+
+def connect(tracking_uri: str, *, must_exist: bool = False) -> str:
+    """Check, before any work, that the tracking store at ``tracking_uri`` answers; return the URI.
+
+    For a server (``http(s)://``) this sets MLflow's retry and timeout
+    defaults (:data:`HTTP_DEFAULTS`, unless set in the environment) and
+    asks it for ``/health``: any HTTP answer will do, no answer within
+    :data:`PROBE_TIMEOUT_S` seconds is a :class:`TrackingError` naming the
+    URI. ``must_exist``: a command that only reads (scoring from the
+    registry, promote) refuses a SQLite store file that does not exist
+    instead of creating an empty one.
+    """
+    if tracking_uri.startswith(("http://", "https://")):
+        import requests
+
+        for name, value in HTTP_DEFAULTS.items():
+            os.environ.setdefault(name, value)
+        try:
+            requests.get(tracking_uri.rstrip("/") + "/health", timeout=PROBE_TIMEOUT_S)
+        except requests.RequestException as exc:
+            raise TrackingError(
+                f"the MLflow tracking server at {tracking_uri} does not answer ({_short(exc)}). Start it, or set "
+                "MLFLOW_TRACKING_URI (or mlflow.tracking_uri in params.yaml) to one that runs. Nothing was written."
+            ) from None
+    elif must_exist and tracking_uri.startswith("sqlite:///"):
+        path = Path(tracking_uri[len("sqlite:///") :])
+        if not path.exists():
+            raise TrackingError(
+                f"no MLflow store at {tracking_uri} ({path} does not exist). Run `omvald train` first (it logs and "
+                "registers the models there), or set MLFLOW_TRACKING_URI to the store that holds them."
+            )
+    return tracking_uri
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def lost_server(exc: BaseException) -> bool:
+    """Whether ``exc`` says the tracking server did not answer (not that it answered "no such run")."""
+    import requests
+
+    if isinstance(exc, requests.RequestException):
+        return True
+    text = str(exc)
+    return isinstance(exc, MlflowException) and "API request to" in text and "failed with" in text
+
+
+@contextlib.contextmanager
+def talking_to(tracking_uri: str, doing: str) -> Any:
+    """Turn a server that stops answering during ``doing`` into a :class:`TrackingError` naming the URI."""
+    try:
+        yield
+    except Exception as exc:
+        if not lost_server(exc):
+            raise
+        raise TrackingError(
+            f"the MLflow tracking server at {tracking_uri} stopped answering while {doing} ({_short(exc)}). "
+            "Check that it runs and retry."
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -95,6 +170,12 @@ class OmvaldModelWrapper(mlflow.pyfunc.PythonModel):
         # versions registered before the refit existed have no holdout fit: their one model was evaluated
         holdout = context.artifacts.get("holdout")
         self.holdout = joblib.load(holdout) if holdout else None
+        # what the exports it scores must hold (omvald.model.inputs); None for versions registered before it
+        inputs = context.artifacts.get("inputs")
+        self.inputs = read_json(inputs) if inputs else None
+        # versions registered before drift existed have no training reference: scoring then skips drift
+        reference = context.artifacts.get("reference")
+        self.reference = read_json(reference) if reference else None
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         p = self.model.predict_proba(model_input)[:, 1]
@@ -110,6 +191,8 @@ class ModelToLog:
     path: Path
     example: pd.DataFrame
     holdout_path: Path | None = None
+    inputs_path: Path | None = None
+    reference_path: Path | None = None
     params: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -133,6 +216,20 @@ def log_training(
     split) as artifacts, the model as a pyfunc with signature and input
     example, and registers it with alias ``candidate``.
     """
+    with talking_to(ctx.tracking_uri, "logging the training run"):
+        return _log_training(ctx, params, training_path, training, input_files, training_shape, tags, models)
+
+
+def _log_training(
+    ctx: TrackingContext,
+    params: Mapping[str, Any],
+    training_path: Path,
+    training: pd.DataFrame,
+    input_files: Iterable[Path],
+    training_shape: tuple[int, int] | None,
+    tags: Mapping[str, str],
+    models: Iterable[ModelToLog],
+) -> dict[str, Any]:
     experiment_id = _setup(ctx)
     digest = file_digest(training_path)
     with _quiet():
@@ -181,7 +278,12 @@ def _log_model(ctx: TrackingContext, item: ModelToLog) -> dict[str, Any]:
     model_info = mlflow.pyfunc.log_model(
         name=item.target,
         python_model=OmvaldModelWrapper(column),
-        artifacts={"model": str(item.path), **({"holdout": str(item.holdout_path)} if item.holdout_path else {})},
+        artifacts={
+            "model": str(item.path),
+            **({"holdout": str(item.holdout_path)} if item.holdout_path else {}),
+            **({"inputs": str(item.inputs_path)} if item.inputs_path else {}),
+            **({"reference": str(item.reference_path)} if item.reference_path else {}),
+        },
         signature=_signature(example, output),
         input_example=example.head(5),
         pip_requirements=_requirements(),
@@ -220,7 +322,7 @@ def log_to_run(
             f"run.json has no run for model '{target}' (known: {', '.join(info['runs'])}); rerun `omvald train`."
         )
     mlflow.set_tracking_uri(uri)
-    with _quiet(), mlflow.start_run(run_id=run_id):
+    with talking_to(uri, f"logging to run {run_id}"), _quiet(), mlflow.start_run(run_id=run_id):
         if metrics:
             flat = flatten_metrics(metrics)
             for start in range(0, len(flat), 500):
@@ -248,19 +350,51 @@ def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, f
 
 
 def alias_version(tracking_uri: str, name: str, alias: str) -> str | None:
-    """Version number behind ``name@alias``, or None when the model or alias does not exist."""
+    """Version number behind ``name@alias``, or None when the model or alias does not exist.
+
+    A server that does not answer is a :class:`TrackingError`, never "no such alias".
+    """
     try:
         return str(mlflow_client(tracking_uri).get_model_version_by_alias(name, alias).version)
-    except MlflowException:
+    except MlflowException as exc:
+        if lost_server(exc):
+            with talking_to(tracking_uri, f"looking up {name}@{alias}"):
+                raise
         return None
 
 
+def missing_alias_message(tracking_uri: str, name: str, alias: str) -> str | None:
+    """None when ``models:/name@alias`` exists; else what is there instead and what to run."""
+    if alias_version(tracking_uri, name, alias) is not None:
+        return None
+    with talking_to(tracking_uri, f"looking up {name}"):
+        try:
+            aliases = mlflow_client(tracking_uri).get_registered_model(name).aliases
+        except MlflowException as exc:
+            if lost_server(exc):
+                raise
+            return (
+                f"no model is registered as {name} at {tracking_uri}. `omvald train` (with MLflow) registers every "
+                "trained model there with the alias 'candidate'; then `omvald promote` makes one the 'champion'."
+            )
+    present = ", ".join(f"@{a} (version {v})" for a, v in sorted(aliases.items())) or "none"
+    hint = (
+        "Run `omvald promote` first: it moves 'champion' to the candidate (the first time without comparing), "
+        f"or score the candidate with --model-uri models:/{name}@{CANDIDATE}."
+        if alias == CHAMPION
+        else "Use one of the aliases that exist."
+    )
+    return f"{name} has no version with the alias '{alias}' at {tracking_uri} (aliases: {present}). {hint}"
+
+
 def set_alias(tracking_uri: str, name: str, alias: str, version: str) -> None:
-    mlflow_client(tracking_uri).set_registered_model_alias(name, alias, str(version))
+    with talking_to(tracking_uri, f"moving {name}@{alias}"):
+        mlflow_client(tracking_uri).set_registered_model_alias(name, alias, str(version))
 
 
 def version_run_id(tracking_uri: str, name: str, version: str) -> str | None:
-    return mlflow_client(tracking_uri).get_model_version(name, str(version)).run_id
+    with talking_to(tracking_uri, f"reading {name} version {version}"):
+        return mlflow_client(tracking_uri).get_model_version(name, str(version)).run_id
 
 
 def predict_registered(
@@ -275,7 +409,7 @@ def predict_registered(
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     try:
-        with _quiet():
+        with talking_to(tracking_uri, f"loading {name}@{alias}"), _quiet():
             model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
             inner = model.unwrap_python_model()
             if holdout and getattr(inner, "holdout", None) is not None:
@@ -285,10 +419,77 @@ def predict_registered(
         raise ModelError(f"cannot score {name}@{alias} on the current test rows: {exc.message}") from exc
 
 
-def load_pyfunc(model_uri: str, tracking_uri: str) -> Any:
+def model_version(tracking_uri: str, name: str, alias_or_version: str) -> dict[str, Any]:
+    """``{name, version, run_id, model_id, metrics}`` of ``name@alias`` or ``name/version``: what monitor reports to.
+
+    ``metrics`` are the version's run metrics (evaluate logs ``test.*`` there).
+    """
+    client = mlflow_client(tracking_uri)
+    try:
+        if alias_or_version.isdigit():
+            found = client.get_model_version(name, alias_or_version)
+        else:
+            found = client.get_model_version_by_alias(name, alias_or_version)
+    except MlflowException as exc:
+        raise ModelError(f"no model version {name}@{alias_or_version} in {tracking_uri}: {exc.message}") from exc
+    metrics = dict(client.get_run(found.run_id).data.metrics) if found.run_id else {}
+    return {
+        "name": name,
+        "version": str(found.version),
+        "run_id": found.run_id,
+        "model_id": getattr(found, "model_id", None),
+        "metrics": metrics,
+    }
+
+
+def log_monitoring(
+    tracking_uri: str,
+    experiment: str,
+    *,
+    as_of: str,
+    versions: Mapping[str, Mapping[str, Any]],
+    metrics: Mapping[str, Mapping[str, Any]],
+    flags: Iterable[str],
+    artifact: Path | None = None,
+) -> str:
+    """One ``monitor <as_of>`` run: realized metrics per target, linked to its model version; returns the run id.
+
+    ``versions``: ``{target: {name, version, model_id}}``; ``metrics``:
+    ``{target: nested metrics}`` (logged as ``realized.<...>`` with the
+    version's ``model_id``, so they show on the model); each version also
+    gets the tags ``monitor.<as_of>.roc_auc`` and ``monitor.<as_of>.flagged``.
+    """
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
-    with _quiet():
+    flags = list(flags)
+    experiment_id = _setup(TrackingContext(tracking_uri=tracking_uri, experiment=experiment))
+    tags = {"omvald.stage": "monitor", "as_of": as_of, "flagged": str(bool(flags)).lower()}
+    tags.update({f"model.{t}": f"{v['name']}/{v['version']}" for t, v in versions.items()})
+    client = mlflow_client(tracking_uri)
+    with _quiet(), mlflow.start_run(experiment_id=experiment_id, run_name=f"monitor {as_of}", tags=tags) as run:
+        for target, values in metrics.items():
+            flat = flatten_metrics({"realized": {target: values}})
+            model_id = (versions.get(target) or {}).get("model_id")
+            for start in range(0, len(flat), 500):
+                mlflow.log_metrics(dict(list(flat.items())[start : start + 500]), model_id=model_id)
+        if flags:
+            mlflow.set_tag("flags", " | ".join(flags)[:5000])
+        if artifact is not None:
+            mlflow.log_artifact(str(artifact), artifact_path="monitor")
+        for target, v in versions.items():
+            auc = (metrics.get(target) or {}).get("roc_auc")
+            if auc is not None:
+                client.set_model_version_tag(v["name"], v["version"], f"monitor.{as_of}.roc_auc", f"{auc:.4f}")
+            flagged = any(f.startswith(target.replace("_", "-")) for f in flags)
+            client.set_model_version_tag(v["name"], v["version"], f"monitor.{as_of}.flagged", str(flagged).lower())
+        return run.info.run_id
+
+
+def load_pyfunc(model_uri: str, tracking_uri: str) -> Any:
+    """The pyfunc at ``model_uri``; a server that stops answering is a :class:`TrackingError`."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    with talking_to(tracking_uri, f"loading {model_uri}"), _quiet():
         return mlflow.pyfunc.load_model(model_uri)
 
 

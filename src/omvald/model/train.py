@@ -34,7 +34,7 @@ import pandas as pd
 
 from omvald.config import Config, LGBMParams
 from omvald.errors import ModelError
-from omvald.io import atomic_path, write_json
+from omvald.io import atomic_path, staged_files, write_json
 from omvald.model.artifacts import (
     HOLDOUT,
     SCORING,
@@ -48,10 +48,13 @@ from omvald.model.artifacts import (
 )
 from omvald.model.baselines import HeuristicBaseline, LogisticBaseline
 from omvald.model.estimators import LGBMChurnModel
+from omvald.model.inputs import INPUTS_FILE, model_inputs
+from omvald.model.reference import REFERENCE_FILE
 from omvald.model.refit import refit
 from omvald.model.sample import baseline_rows
 from omvald.model.skips import phase_out_skip_reason
 from omvald.model.split import Split, make_split
+from omvald.model.train_reference import reference_of
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +146,10 @@ def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any =
     Writes per trained target ``<target>.holdout.joblib`` and
     ``<target>.joblib`` (module docstring), ``baselines.joblib``,
     ``split.json``, ``targets.json`` (``{"trained": [...], "skipped":
-    {target: reason}, "fits": {target: {"holdout": ..., "scoring": ...}}}``)
-    and ``run.json``.
+    {target: reason}, "fits": {target: {"holdout": ..., "scoring": ...}}}``),
+    ``inputs.json`` (what the exports it scores must hold,
+    :mod:`omvald.model.inputs`) and ``run.json``, all together after the
+    MLflow logging succeeded (nothing changes in ``models_dir`` otherwise).
 
     ``tracking`` is a :class:`omvald.model.tracking.TrackingContext` or None
     (no MLflow; ``run.json`` then records that).
@@ -174,24 +179,27 @@ def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any =
     }
     fits = {t: fit_records(cfg, frame, split, t, models[t], models_dir) for t in targets}
     split_json = split.to_json(frame)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    for target in TARGETS:
-        for fit in (HOLDOUT, SCORING):
-            path = model_path(models_dir, target, fit)
-            if target in models:
-                _dump(models[target][fit], path)
-            else:
-                path.unlink(missing_ok=True)  # never leave an earlier run's model beside a skip note
-    _dump({t: {k: m for k, m in fitted[t].items() if k != "lgbm"} for t in targets}, models_dir / "baselines.joblib")
-    write_json(split_json, models_dir / "split.json")
-    write_json({"trained": targets, "skipped": skipped, "fits": fits}, models_dir / TARGETS_FILE)
-    run_info: dict[str, Any] = {"tracking_uri": None, "runs": {}, "models": {}}
-    if tracking is not None:
-        from omvald.model.train_tracking import track_training
+    # Every file, and what MLflow records of them, changes together or not at all: a tracking server
+    # that stops answering mid-run leaves the previous models/ (run.json included) as they were.
+    with staged_files(models_dir) as staging:
+        for target in models:
+            for fit in (HOLDOUT, SCORING):
+                _dump(models[target][fit], model_path(staging, target, fit))
+        _dump({t: {k: m for k, m in fitted[t].items() if k != "lgbm"} for t in targets}, staging / "baselines.joblib")
+        write_json(split_json, staging / "split.json")
+        write_json(reference_of(cfg, fs, frame, split, models), staging / REFERENCE_FILE)
+        write_json({"trained": targets, "skipped": skipped, "fits": fits}, staging / TARGETS_FILE)
+        write_json(model_inputs(fs.meta, fs.registry, fs.features).as_json(), staging / INPUTS_FILE)
+        run_info: dict[str, Any] = {"tracking_uri": None, "runs": {}, "models": {}}
+        if tracking is not None:
+            from omvald.model.train_tracking import track_training
 
-        run_info = track_training(cfg, fs, frame, split, models, fits, skipped, models_dir, tracking)
-    run_info["skipped"] = skipped
-    write_json(run_info, models_dir / "run.json")
+            run_info = track_training(cfg, fs, frame, split, models, fits, skipped, staging, tracking)
+        run_info["skipped"] = skipped
+        write_json(run_info, staging / "run.json")
+    for target in skipped:  # never leave an earlier run's model beside a skip note
+        for fit in (HOLDOUT, SCORING):
+            model_path(models_dir, target, fit).unlink(missing_ok=True)
     return {
         "split": split_json,
         "run": run_info,

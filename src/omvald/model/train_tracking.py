@@ -2,7 +2,9 @@
 
 Per trained target, the scoring fit is the logged and registered model (what
 ``omvald score`` uses) and the holdout fit rides along as an extra artifact,
-so ``omvald promote`` can compare evaluated fits like with like. Params say
+so ``omvald promote`` can compare evaluated fits like with like; so does
+``inputs.json`` (what the exports it scores must hold), which ``omvald score
+--model-uri`` checks, and its gist is a tag (``inputs.*``) for the MLflow UI. Params say
 how each fit was made (``fit.holdout.*``, ``fit.scoring.*``: rows, customers,
 as-of dates, trees, calibration); tags say how the split was made.
 """
@@ -16,6 +18,8 @@ import pandas as pd
 
 from omvald.config import Config
 from omvald.model.artifacts import HOLDOUT, SCORING, TARGETS_FILE, FeatureSet, model_path, target_rows
+from omvald.model.inputs import INPUTS_FILE, ModelInputs, read_model_inputs
+from omvald.model.reference import REFERENCE_FILE
 from omvald.model.split import Split
 
 
@@ -44,6 +48,7 @@ def track_training(
         "feature_families": ",".join(families),
         "feature_families_missing": ",".join(sorted(missing)),
         "targets_trained": ",".join(models),
+        **input_tags(read_model_inputs(models_dir)),
         **{f"skipped.{t}": reason[:5000] for t, reason in skipped.items()},
     }
     to_log = []
@@ -62,6 +67,8 @@ def track_training(
                 model=model,
                 path=model_path(models_dir, target),
                 holdout_path=model_path(models_dir, target, HOLDOUT),
+                inputs_path=models_dir / INPUTS_FILE,
+                reference_path=models_dir / REFERENCE_FILE,
                 example=fs.frame_of(valid.head(200) if len(valid) else frame.head(200)),
                 params={
                     "model.n_trees": model.n_trees_,
@@ -78,6 +85,7 @@ def track_training(
         fs.path.parent / "registry.json",
         models_dir / "split.json",
         models_dir / TARGETS_FILE,
+        models_dir / INPUTS_FILE,
     ]
     # The dataset's schema is read from its first rows; its profile counts the whole table (never held).
     head = fs.frame_of(fs.frame.head(1000), fs.file.columns)
@@ -91,3 +99,14 @@ def track_training(
         tags=tags,
         models=to_log,
     )
+
+
+def input_tags(inputs: ModelInputs | None) -> dict[str, str]:
+    """``inputs.contractual``, ``inputs.consent``, ``inputs.columns``: the model's expected export, as run tags."""
+    if inputs is None:
+        return {}
+    return {
+        "inputs.contractual": str(inputs.contractual).lower(),
+        "inputs.consent": str(inputs.consent).lower(),
+        "inputs.columns": ",".join(inputs.columns())[:5000],
+    }

@@ -66,6 +66,10 @@ class ReportInputs:
     nps_overall: dict[str, Any] | None = None
     nps_png: bytes | None = None
     score_summary: dict[str, Any] | None = None
+    plan_summary: dict[str, Any] | None = None
+    effect: dict[str, Any] | None = None
+    drift: dict[str, Any] | None = None
+    monitor: dict[str, Any] | None = None
     profile: dict[str, Any] | None = None
     features_meta: dict[str, Any] | None = None
     split: dict[str, Any] | None = None
@@ -85,6 +89,10 @@ class ReportPaths:
     profile: Path = Path("reports/profile.json")
     score_summary: Path = Path("reports/score_summary.json")
     models: Path = Path("models")
+    plan_summary: Path = Path("reports/plan_summary.json")
+    effect: Path = Path("reports/effect.json")
+    drift: Path = Path("reports/drift.json")
+    monitor: Path | None = None
 
 
 # --------------------------------------------------------------------------- metrics
@@ -340,6 +348,18 @@ def gather(
         nps_overall=nps_overall,
         nps_png=nps_png,
         score_summary=read_optional_json(paths.score_summary, notes, "score_summary", "run `omvald score`"),
+        plan_summary=read_optional_json(paths.plan_summary, notes, "plan_summary", "run `omvald plan`"),
+        effect=read_optional_json(
+            paths.effect,
+            notes,
+            "effect",
+            "no campaign measured yet: after the horizon has passed, run `omvald effect --list <retention list> "
+            "--input <newer export>`",
+        ),
+        drift=read_optional_json(paths.drift, notes, "drift", "run `omvald score`, which writes it"),
+        monitor=None
+        if paths.monitor is None
+        else read_optional_json(paths.monitor, notes, "monitor", "run `omvald monitor`"),
         profile=read_optional_json(paths.profile, notes, "profile", "run `omvald validate`"),
         features_meta=read_optional_json(paths.features / "meta.json", notes, "features_meta", "run `omvald features`"),
         split=read_split(paths.models),

@@ -23,6 +23,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from omvald.model.split import CUSTOMER, STEP_CUSTOMER, STEP_TIME, STEP_TIME_TEST
+from omvald.reports.actions_html import effect_section, plan_section, value_risk_section
+from omvald.reports.drift_section import drift_section, monitor_section
 from omvald.reports.gather import TARGET_LABELS, ReportInputs, TargetResults
 
 SECTIONS = {
@@ -32,6 +34,11 @@ SECTIONS = {
     "segments": "Active vs passive customers",
     "nps": "NPS trend",
     "scoring": "Latest scoring run",
+    "value": "Value tiers x risk",
+    "plan": "Retention list",
+    "effect": "Measured effect of the last campaign",
+    "drift": "Drift since training",
+    "monitor": "Model monitoring: realized vs training",
     "data": "Data and features",
     "split": "How the model was tested",
 }
@@ -59,6 +66,7 @@ text-align:right}th{background:#eef1f5}td:first-child,th:first-child,td.l{text-a
 tr.main td{font-weight:600}.na{color:#8a6d3b;background:#fcf8e3;padding:6px 10px;border-radius:4px;font-size:13px}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:14px;align-items:start}figure{margin:0}img{max-width:100%;height:auto}
 figcaption{font-size:12px;color:#5b6b7c}.kpi{display:inline-block;margin:0 24px 8px 0}.kpi b{display:block;font-size:22px}
+table.heat td.cell{text-align:left;vertical-align:top;min-width:120px;font-size:12px;line-height:1.45}
 """
 
 
@@ -73,6 +81,11 @@ def render_report(inputs: ReportInputs, title: str = "omvald run report") -> str
         _section("segments", _segments(inputs)),
         _section("nps", _nps(inputs)),
         _section("scoring", _scoring(inputs)),
+        _section("value", value_risk_section(inputs.score_summary, inputs.missing.get("score_summary", "no scores"))),
+        _section("plan", plan_section(inputs.plan_summary, inputs.missing.get("plan_summary", "no retention list"))),
+        _section("effect", effect_section(inputs.effect, inputs.missing.get("effect", "no campaign measured"))),
+        _section("drift", drift_section(inputs.drift, inputs.missing.get("drift"))),
+        _section("monitor", monitor_section(inputs.monitor)),
         _section("data", _data(inputs)),
         _section("split", _split(inputs)),
     ]

@@ -24,6 +24,7 @@ in :class:`~omvald.scoring.finish.ScoredBuckets` and carried through
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,10 +34,13 @@ from omvald.features.build import build_features
 from omvald.features.spec import BucketTables
 from omvald.scoring import score as sc
 from omvald.scoring.clock import PhaseClock
+from omvald.scoring.customer_facts import customer_facts
 from omvald.scoring.plan import ScoringModels, ScoringPlan, empty_table_columns
 from omvald.scoring.select import select_for_explanation, top_n_positions
 
-REASON_COLUMNS = [c for c in sc.OUTPUT_COLUMNS if c not in sc.SCORE_COLUMNS]
+REASON_COLUMNS = sc.REASON_COLUMNS
+# Spark rows carry a bucket's drift counts as JSON in this column, on the bucket's first row only.
+DRIFT_COLUMN = "drift_counts"
 
 
 @dataclass(frozen=True)
@@ -49,24 +53,37 @@ class BucketResult:
     ``candidates`` (``top:N`` deferred only): the feature rows of the
     bucket's best N (``customer_id``, the models' columns,
     ``revenue_at_risk``), explained by the finisher if they make the run's
-    top N.
+    top N. ``drift_counts``: the bucket's feature values counted in the
+    training reference's bins (:meth:`omvald.model.reference.Reference.count_features`;
+    None without a reference), summed over buckets by the finisher.
     """
 
     scores: pd.DataFrame
     reasons: pd.DataFrame
     candidates: pd.DataFrame | None = None
+    drift_counts: np.ndarray | None = None
 
     def rows(self) -> pd.DataFrame:
-        """One frame of :data:`omvald.scoring.score.OUTPUT_COLUMNS` (how a Spark task returns its bucket)."""
-        return assemble(self.scores, [self.reasons])
+        """One frame of :data:`omvald.scoring.score.ROW_COLUMNS` plus :data:`DRIFT_COLUMN` (how a Spark task
+        returns its bucket)."""
+        out = assemble(self.scores, [self.reasons])
+        drift = pd.Series(None, index=out.index, dtype="str")
+        if self.drift_counts is not None and len(out):
+            drift.iloc[0] = json.dumps(self.drift_counts.tolist())
+        return out.assign(**{DRIFT_COLUMN: drift})
 
     @classmethod
     def from_rows(cls, rows: pd.DataFrame) -> BucketResult:
-        """The result that :meth:`rows` wrote (``candidates`` are not carried: Spark explains in the task)."""
+        """The result that :meth:`rows` wrote, for one bucket or many (``candidates`` are not carried: Spark
+        explains in the task; the drift counts of all buckets in ``rows`` are summed)."""
         explained = rows["explained"].to_numpy(dtype=bool)
         reasons = rows.loc[explained, REASON_COLUMNS]
         reasons.index = rows.loc[explained, "customer_id"].astype("str").to_numpy()
-        return cls(rows[sc.SCORE_COLUMNS], reasons)
+        counts = None
+        if DRIFT_COLUMN in rows:
+            parts = [np.asarray(json.loads(text), dtype=np.int64) for text in rows[DRIFT_COLUMN].dropna()]
+            counts = np.sum(parts, axis=0) if parts else None
+        return cls(rows[sc.SCORE_COLUMNS], reasons, drift_counts=counts)
 
 
 def score_bucket(
@@ -95,6 +112,14 @@ def score_bucket(
         return _empty_result()
     clock.enter("predict")
     feats = feats.reset_index(drop=True)
+    facts = customer_facts(
+        tables.customers,
+        tables.billing,
+        tables.touchpoints,
+        plan.as_of,
+        value_months=plan.value_months,
+        channel_days=plan.features.lookback_days,
+    )
     scores = sc.score_features(
         feats,
         models.churn,
@@ -103,21 +128,25 @@ def score_bucket(
         horizon_days=plan.features.horizon_days,
         phase_out_drop=plan.features.phase_out_drop,
         risk_tiers=plan.risk_tiers,
+        facts=facts,
     )
+    drift = None
+    if models.reference is not None:
+        clock.enter("drift")
+        drift = models.reference.count_features(feats)
     policy = plan.policy
     if policy.is_global and defer_top:
-        return BucketResult(
-            scores, _no_reasons(), top_candidates(feats, scores, models.columns, int(policy.value or 0))
-        )
+        candidates = top_candidates(feats, scores, models.columns, int(policy.value or 0))
+        return BucketResult(scores, _no_reasons(), candidates, drift)
     if policy.is_global:
         chosen = np.zeros(len(scores), dtype=bool)
         chosen[top_n_positions(scores, int(policy.value or 0))] = True
     else:
         chosen = select_for_explanation(scores, policy)
     if not chosen.any():
-        return BucketResult(scores, _no_reasons())
+        return BucketResult(scores, _no_reasons(), drift_counts=drift)
     clock.enter("reasons")
-    return BucketResult(scores, explain_rows(feats.loc[chosen], plan, models))
+    return BucketResult(scores, explain_rows(feats.loc[chosen], plan, models), drift_counts=drift)
 
 
 def explain_rows(feats: pd.DataFrame, plan: ScoringPlan, models: ScoringModels) -> pd.DataFrame:
@@ -165,6 +194,8 @@ def with_empty_table_columns(tables: BucketTables, empty_tables: tuple[str, ...]
 def assemble(scores: pd.DataFrame, reason_parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Scores with reason columns (empty for customers not explained), sorted by ``customer_id``.
 
+    Columns: :data:`omvald.scoring.score.ROW_COLUMNS`.
+
     ``reason_parts`` are reason frames indexed by ``customer_id``; a
     customer is ``explained`` when one of them holds their row.
     """
@@ -183,7 +214,7 @@ def assemble(scores: pd.DataFrame, reason_parts: list[pd.DataFrame]) -> pd.DataF
     reasons = reasons.reset_index(drop=True)
     out = pd.concat([scores, reasons], axis=1)
     out["explained"] = np.asarray(explained, dtype=bool)
-    return out[sc.OUTPUT_COLUMNS]
+    return out[sc.ROW_COLUMNS]
 
 
 def _no_reasons() -> pd.DataFrame:

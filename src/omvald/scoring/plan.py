@@ -15,8 +15,8 @@ Where additions go:
   as-of date before the buckets, e.g. a BG/NBD fit): into the feature meta,
   built by :func:`whole_input_facts` alone; the engines compute their
   inputs from the whole input and pass them to :func:`plan_scoring`;
-- checks that the input fits the models: in :func:`plan_scoring`, before
-  any bucket is built;
+- checks that the input fits the models: in :func:`plan_scoring` (through
+  :mod:`omvald.scoring.export_fit`), before any bucket is built;
 - which models are scored: :func:`load_scoring_models`, the one place that
   calls the model loaders.
 """
@@ -27,20 +27,24 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
 
 from omvald.config import Config, FeatureConfig
 from omvald.data.contract import OPTIONAL
 from omvald.errors import ConfigError, ModelError
 from omvald.features.facts import AttributeFacts, attribute_meta
-from omvald.features.registry import all_specs
+from omvald.features.registry import registry_entries
 from omvald.features.spec import FeatureSpec
+from omvald.io import read_json
+from omvald.model.inputs import ModelInputs
+from omvald.model.reference import REFERENCE_FILE, Reference
+from omvald.scoring import export_fit
 from omvald.scoring.select import ExplainPolicy
+from omvald.scoring.value_tiers import check_shares
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +62,19 @@ class ScoringModels:
     """The two estimators of a run, loaded once; ``phase_out`` is None when training skipped it.
 
     ``source`` says where they came from (the models folder or the
-    ``models:/`` URI) for the summary.
+    ``models:/`` URI) for the summary. ``inputs``: what the exports they
+    score must hold (``models/inputs.json``; None for models trained
+    before it existed). ``reference`` is the training reference drift
+    compares with (:mod:`omvald.model.reference`), or None with the reason
+    in ``reference_missing``.
     """
 
     churn: Any
     phase_out: Any | None
     source: str
+    inputs: ModelInputs | None = None
+    reference: Reference | None = None
+    reference_missing: str | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -82,7 +93,8 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
     ``model_uri`` only.
     """
     if model_uri is None:
-        from omvald.model.artifacts import model_path, skipped_targets
+        from omvald.model.artifacts import load_model_file, model_path, skipped_targets
+        from omvald.model.inputs import read_model_inputs
 
         skipped = skipped_targets(models_dir)
         models = []
@@ -94,9 +106,11 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
                 continue
             if not path.exists():
                 raise ModelError(f"{path}: model not found; run `omvald train` or pass --models-dir / --model-uri.")
-            models.append(joblib.load(path))
-        return ScoringModels(models[0], models[1], str(models_dir))
-    from omvald.model.tracking import REGISTERED_NAMES, load_pyfunc
+            models.append(load_model_file(path))
+        reference, missing = _reference(models_dir / REFERENCE_FILE)
+        return ScoringModels(models[0], models[1], str(models_dir), read_model_inputs(models_dir), reference, missing)
+    from omvald.errors import TrackingError
+    from omvald.model.tracking import REGISTERED_NAMES, connect, load_pyfunc, missing_alias_message
 
     match = MODELS_URI.match(model_uri)
     if not match or match["name"] != REGISTERED_NAMES["churn"]:
@@ -104,18 +118,58 @@ def load_scoring_models(models_dir: Path, model_uri: str | None, tracking_uri: s
             f"--model-uri {model_uri!r}: expected models:/{REGISTERED_NAMES['churn']}@<alias> "
             "(e.g. @champion); the phase-out model is taken from the same alias"
         )
-    uris = {t: f"models:/{REGISTERED_NAMES[t]}@{match['alias']}" for t in ("churn", "phase_out")}
     if tracking_uri is None:
         raise ConfigError("--model-uri needs an MLflow tracking URI (mlflow.tracking_uri or MLFLOW_TRACKING_URI)")
-    models = []
-    for uri in uris.values():
+    connect(tracking_uri, must_exist=True)
+    missing = missing_alias_message(tracking_uri, REGISTERED_NAMES["churn"], match["alias"])
+    if missing is not None:
+        raise ModelError(f"--model-uri {model_uri}: {missing}")
+    models, inputs, reference = [], None, None
+    for target in ("churn", "phase_out"):
+        uri = uri_of(target, match["alias"])
         try:
             pyfunc = load_pyfunc(uri, tracking_uri)
+        except TrackingError:
+            raise
         except Exception as exc:  # MLflow raises several types for a missing model/alias/artifact
             raise ModelError(f"cannot load {uri} from {tracking_uri}: {exc}") from exc
         # The pyfunc wrapper only returns probabilities; reason codes need the estimator inside.
-        models.append(pyfunc.unwrap_python_model().model)
-    return ScoringModels(models[0], models[1], model_uri)
+        inner = pyfunc.unwrap_python_model()
+        models.append(inner.model)
+        record = getattr(inner, "inputs", None)
+        if target == "churn" and record is not None:
+            inputs = ModelInputs.from_json(record)
+        if target == "churn":
+            reference = getattr(inner, "reference", None)
+    if reference is None:
+        return ScoringModels(
+            models[0], models[1], model_uri, inputs, None,
+            f"{uri_of('churn', match['alias'])} has no training reference (registered before drift existed): "
+            "drift is not measured; retrain to get one",
+        )  # fmt: skip
+    parsed = _parsed(reference, f"{uri_of('churn', match['alias'])} (reference)")
+    return ScoringModels(models[0], models[1], model_uri, inputs, parsed)
+
+
+def uri_of(target: str, alias: str) -> str:
+    """The registry URI of ``target``'s model under ``alias``."""
+    from omvald.model.tracking import REGISTERED_NAMES
+
+    return f"models:/{REGISTERED_NAMES[target]}@{alias}"
+
+
+def _reference(path: Path) -> tuple[Reference | None, str | None]:
+    """The training reference beside the models, or None and why not."""
+    if not path.exists():
+        return None, f"{path} not found (models trained before drift existed): drift is not measured; retrain"
+    return _parsed(read_json(path), str(path)), None
+
+
+def _parsed(data: Any, where: str) -> Reference:
+    try:
+        return Reference.from_json(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{where}: not a training reference this omvald can read ({exc}); retrain the models") from exc
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -130,6 +184,9 @@ class ScoringPlan:
     reason sentences; ``empty_tables`` have no rows in the whole input, so
     every bucket gives them all optional columns; ``source`` is the input
     folder (messages, summary); ``warnings`` are the input's data warnings.
+    ``value_months`` is the value lookback and ``value_tiers`` the A/B
+    revenue shares (:mod:`omvald.scoring.value_tiers`); ``drift_warn`` /
+    ``drift_alert`` the PSI thresholds (``score.drift_*``).
     """
 
     as_of: dt.date
@@ -142,6 +199,10 @@ class ScoringPlan:
     n_buckets: int
     source: str
     warnings: tuple[str, ...] = ()
+    value_months: int = 12
+    value_tiers: dict[str, float] = field(default_factory=lambda: {"A": 0.8, "B": 0.15})
+    drift_warn: float = 0.1
+    drift_alert: float = 0.25
 
     @property
     def tier_order(self) -> list[str]:
@@ -164,27 +225,48 @@ def plan_scoring(
     source: str,
     warnings: Sequence[str] = (),
     population: dict[str, Any] | None = None,
+    models: ScoringModels | None = None,
 ) -> ScoringPlan:
     """The plan of a run from the validated input's ``meta`` (interim ``meta.json`` content) and whole-input facts.
 
     ``as_of`` defaults to the input's ``data_end``. ``attributes`` come from
     the whole customers table, however the engine read it. ``population``:
     parameters fitted on the whole input at the as-of date (the BG/NBD fit,
-    ``{"btyd": ...}``, see :func:`population_fit`).
+    ``{"btyd": ...}``, see :func:`population_fit`). ``models``: the export
+    is checked against them (:mod:`omvald.scoring.export_fit`): raises
+    :class:`ModelError` when it does not fit, and adds warnings where the
+    scores still mean what they say. Without them only the export is judged.
     """
+    check_shares(cfg.score.value_tiers)
+    if cfg.score.value_lookback_months < 1:
+        raise ConfigError(f"score.value_lookback_months: must be >= 1, got {cfg.score.value_lookback_months}")
     empty = tuple(t for t in FILLABLE_TABLES if int(meta.get("rows", {}).get(t, 1)) == 0)
     feature_meta = whole_input_facts(meta, attributes, empty, population)
+    if models is not None:
+        feature_meta["contractual"] = export_fit.scored_definition(meta, models, cfg.features, source)
+    entries = registry_entries(cfg.features, feature_meta)
+    if models is not None:
+        problem = export_fit.missing_features_problem(models, entries, feature_meta["columns"], source)
+        if problem is not None:
+            raise ModelError(problem)
+    fit_warnings = export_fit.export_warnings(meta, models, entries, cfg.features, feature_meta["contractual"])
+    for message in fit_warnings:
+        log.warning("%s", message)
     return ScoringPlan(
         as_of=as_of or _as_date(meta["data_end"]),
         policy=policy,
         features=cfg.features,
         risk_tiers=dict(cfg.score.risk_tiers),
         meta=feature_meta,
-        specs={s.name: s for s in all_specs(cfg.features, feature_meta)},
+        specs={e.spec.name: e.spec for e in entries},
         empty_tables=empty,
         n_buckets=scoring_buckets(cfg),
         source=source,
-        warnings=tuple(str(w) for w in warnings),
+        warnings=tuple(str(w) for w in [*warnings, *fit_warnings]),
+        value_months=cfg.score.value_lookback_months,
+        value_tiers=dict(cfg.score.value_tiers),
+        drift_warn=cfg.score.drift_warn,
+        drift_alert=cfg.score.drift_alert,
     )
 
 
@@ -219,19 +301,36 @@ def whole_input_facts(
     return out
 
 
-def population_fit(cfg: Config, meta: dict[str, Any], billing: pd.DataFrame, as_of: dt.date | None) -> dict[str, Any]:
+def population_fit(
+    cfg: Config,
+    meta: dict[str, Any],
+    billing: pd.DataFrame,
+    as_of: dt.date | None,
+    models: ScoringModels | None = None,
+) -> dict[str, Any]:
     """Population parameters at the scoring date, fitted once on the whole input's ``billing``.
 
     A business without contracts gets the BG/NBD fit (``{"btyd": ...}``,
     :mod:`omvald.features.btyd_fit`) on its stable sample of customers, as
     the features stage fits it at each as-of date: every bucket then uses the
-    same parameters. A contractual business has none (``{}``).
+    same parameters. A contractual business has none (``{}``). With
+    ``models``, the business is scored as the models were trained
+    (:func:`omvald.scoring.export_fit.model_contractual`; an export that
+    cannot be scored so is refused by :func:`plan_scoring`).
     """
-    if meta.get("contractual", True):
+    if scored_contractual(cfg, meta, models):
         return {}
     from omvald.features import btyd_fit
 
     return {"btyd": btyd_fit.fit_frame(billing, [as_of or _as_date(meta["data_end"])], cfg.features)}
+
+
+def scored_contractual(cfg: Config, meta: dict[str, Any], models: ScoringModels | None) -> bool:
+    """Whether the run scores by the contractual definition: the models' (:func:`export_fit.model_contractual`),
+    else the input's."""
+    if models is not None:
+        return export_fit.model_contractual(models, cfg.features)
+    return bool(meta.get("contractual", True))
 
 
 def empty_table_columns(table: str, have: Sequence[str]) -> dict[str, str]:

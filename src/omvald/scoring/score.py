@@ -25,12 +25,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from omvald.explain.drivers import BIAS, contributions
-from omvald.explain.reasons import SpecLike, fallback_spec, format_value, reason_sentence
+from omvald.explain.drivers import BIAS, contributions, driver_sums
+from omvald.explain.reasons import SpecLike, driver_sentence, fallback_spec, feature_driver, format_value
 from omvald.model.matrix import model_matrix
 
 N_DRIVERS = 3
 PREFIXES = {"churn": "churn_", "phase_out": "phase_out_"}
+# One bucket's scores. The value tier is not here: its cuts depend on every customer, so the finisher adds it.
 SCORE_COLUMNS = [
     "customer_id",
     "as_of",
@@ -39,22 +40,34 @@ SCORE_COLUMNS = [
     "risk_tier",
     "segment",
     "monthly_revenue",
+    "value",
     "revenue_at_risk",
     "contactable",
+    "preferred_channel",
     "explained",
 ]
 
 
 def reason_column_names(prefix: str, k: int = N_DRIVERS) -> list[str]:
-    """``{prefix}driver_1..k``, their ``_value`` and ``_contribution``, then ``{prefix}reason_1..k``."""
+    """``{prefix}driver_1..k``, their ``_feature``, ``_value`` and ``_contribution``, then ``{prefix}reason_1..k``.
+
+    ``driver_i`` is a business reason (registry ``driver``: ``price_change``,
+    ``complaint``, ...); ``driver_i_feature`` its strongest feature for this
+    customer, whose value ``driver_i_value`` holds and ``reason_i`` names;
+    ``driver_i_contribution`` the SHAP values of the driver's features summed.
+    """
     drivers = [f"{prefix}driver_{i}" for i in range(1, k + 1)]
+    features = [f"{prefix}driver_{i}_feature" for i in range(1, k + 1)]
     values = [f"{prefix}driver_{i}_value" for i in range(1, k + 1)]
     contribs = [f"{prefix}driver_{i}_contribution" for i in range(1, k + 1)]
     reasons = [f"{prefix}reason_{i}" for i in range(1, k + 1)]
-    return drivers + values + contribs + reasons
+    return drivers + features + values + contribs + reasons
 
 
-OUTPUT_COLUMNS = SCORE_COLUMNS + reason_column_names(PREFIXES["churn"]) + reason_column_names(PREFIXES["phase_out"])
+REASON_COLUMNS = reason_column_names(PREFIXES["churn"]) + reason_column_names(PREFIXES["phase_out"])
+# What a bucket (and a Spark task) returns per customer, and what the scores file holds.
+ROW_COLUMNS = SCORE_COLUMNS + REASON_COLUMNS
+OUTPUT_COLUMNS = [*SCORE_COLUMNS[:5], "value_tier", *SCORE_COLUMNS[5:], *REASON_COLUMNS]
 
 
 def risk_tier(p_churn: np.ndarray, tiers: Mapping[str, float], lowest: str = "low") -> np.ndarray:
@@ -86,12 +99,16 @@ def score_features(
     horizon_days: int,
     phase_out_drop: float,
     risk_tiers: Mapping[str, float],
+    facts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Probabilities, tier, revenue at risk for each row of ``features`` (one as-of date per customer).
 
     ``contactable`` is ``marketing_opt_in`` indexed by ``customer_id``
-    (absent customers are not contactable). Returns :data:`SCORE_COLUMNS`
-    with ``explained`` False, index of ``features``.
+    (absent customers are not contactable). ``facts``: ``value`` and
+    ``preferred_channel`` indexed by ``customer_id``
+    (:func:`omvald.scoring.customer_facts.customer_facts`; absent: value 0,
+    channel missing). Returns :data:`SCORE_COLUMNS` with ``explained``
+    False, index of ``features``.
     """
     p_churn = churn_model.predict_proba(model_matrix(features, churn_model, "churn"))[:, 1]
     if phase_out_model is None:  # skipped in training (no phase-out labels): unknown, not zero
@@ -102,6 +119,13 @@ def score_features(
     monthly = features["monthly_revenue"].to_numpy(dtype=float)
     ids = features["customer_id"]
     opt_in = contactable.reindex(ids.to_numpy()).fillna(False).astype(bool).to_numpy()
+    keys = ids.astype("str").to_numpy()
+    value = np.zeros(len(features)) if facts is None else facts["value"].reindex(keys).fillna(0.0).to_numpy(float)
+    channel = (
+        np.full(len(features), None, dtype=object)
+        if facts is None
+        else facts["preferred_channel"].reindex(keys).to_numpy(dtype=object)
+    )
     return pd.DataFrame(
         {
             "customer_id": ids.astype("str").to_numpy(),
@@ -111,8 +135,10 @@ def score_features(
             "risk_tier": risk_tier(p_churn, risk_tiers),
             "segment": features["segment"].astype("str").to_numpy(),
             "monthly_revenue": monthly,
+            "value": value,
             "revenue_at_risk": revenue_at_risk(p_churn, p_phase_out, monthly, horizon_days, phase_out_drop),
             "contactable": opt_in,
+            "preferred_channel": pd.Series(channel, index=features.index, dtype="str"),
             "explained": np.zeros(len(features), dtype=bool),
         },
         index=features.index,
@@ -145,47 +171,60 @@ def reason_codes(
 def drivers_and_reasons(
     contrib: pd.DataFrame, X: pd.DataFrame, specs: Mapping[str, SpecLike], k: int = N_DRIVERS, prefix: str = ""
 ) -> pd.DataFrame:
-    """:func:`omvald.explain.drivers.top_drivers` plus :func:`omvald.explain.reasons.reason_columns`, fast.
+    """Top-``k`` risk-raising *drivers* per row and their sentences: :func:`omvald.explain.drivers.top_drivers`
+    plus :func:`omvald.explain.reasons.reason_columns`, fast.
 
-    Same columns, values and dtypes (without ``_value_raw``), built for
-    100k+ rows: the top ``k`` come from ``k`` row-wise ``argmax`` passes
-    (the first maximum = the stable order of ``top_drivers``, ties by model
-    feature order) instead of sorting all features, and the value text and
+    A driver is a business reason (the specs' ``driver``; a feature without
+    one is its own): its contribution is the exact sum of its features' SHAP
+    values, so one reason spread over several features (a downgrade request
+    counted over 90 and over 180 days) appears once. The sentence names the
+    value of the driver's strongest feature for the row (its largest
+    contribution). Same columns, values and dtypes as the reference (without
+    ``_value_raw``), built for 100k+ rows: the top ``k`` come from ``k``
+    row-wise ``argmax`` passes (the first maximum: ties by the order of the
+    drivers' first features) instead of sorting, and the value text and
     sentence are computed once per distinct (feature, value), not per row.
     """
     features = [c for c in contrib.columns if c != BIAS]
     n = len(contrib)
-    work = contrib[features].to_numpy(dtype=float)
-    work = np.where(work > 0, work, -np.inf)
-    kk = min(k, len(features))
+    sums, strongest, names = driver_sums(contrib[features].to_numpy(dtype=float), features, specs)
+    work = np.where(sums > 0, sums, -np.inf)
+    kk = min(k, len(names))
     rows = np.arange(n)
     columns: dict[str, Any] = {}
     for i in range(k):
-        names = np.full(n, None, dtype=object)
+        driver = np.full(n, None, dtype=object)
+        feature = np.full(n, None, dtype=object)
         text = np.full(n, None, dtype=object)
         sentences = np.full(n, None, dtype=object)
         contrib_i = np.full(n, np.nan)
         if i < kk and n:
-            j_best = np.argmax(work, axis=1)
-            best = work[rows, j_best]
-            work[rows, j_best] = -np.inf
+            d_best = np.argmax(work, axis=1)
+            best = work[rows, d_best]
+            work[rows, d_best] = -np.inf
             ok = np.isfinite(best)
             contrib_i = np.where(ok, best, np.nan)
+            j_best = strongest[rows, d_best]
+            for d in np.unique(d_best[ok]):
+                driver[ok & (d_best == d)] = names[d]
             for j in np.unique(j_best[ok]):
                 hit = np.flatnonzero(ok & (j_best == j))
-                feature = features[j]
-                names[hit] = feature
-                spec = specs.get(feature) or fallback_spec(feature)
-                text[hit], sentences[hit] = _value_texts(X[feature], hit, spec)
-        columns[f"{prefix}driver_{i + 1}"] = pd.Series(names, index=contrib.index, dtype="str")
+                name = features[j]
+                feature[hit] = name
+                spec = specs.get(name) or fallback_spec(name)
+                text[hit], sentences[hit] = _value_texts(X[name], hit, spec, feature_driver(name, specs))
+        columns[f"{prefix}driver_{i + 1}"] = pd.Series(driver, index=contrib.index, dtype="str")
+        columns[f"{prefix}driver_{i + 1}_feature"] = pd.Series(feature, index=contrib.index, dtype="str")
         columns[f"{prefix}driver_{i + 1}_value"] = pd.Series(text, index=contrib.index, dtype="str")
         columns[f"{prefix}driver_{i + 1}_contribution"] = pd.Series(contrib_i, index=contrib.index, dtype=float)
         columns[f"{prefix}reason_{i + 1}"] = pd.Series(sentences, index=contrib.index, dtype="str")
-    return pd.DataFrame(columns, index=contrib.index)
+    return pd.DataFrame(columns, index=contrib.index)[reason_column_names(prefix, k)]
 
 
-def _value_texts(column: pd.Series, positions: np.ndarray, spec: SpecLike) -> tuple[np.ndarray, np.ndarray]:
-    """``format_value`` and ``reason_sentence`` of ``column`` at ``positions``, once per distinct value."""
+def _value_texts(
+    column: pd.Series, positions: np.ndarray, spec: SpecLike, driver: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """``format_value`` and ``driver_sentence`` of ``column`` at ``positions``, once per distinct value."""
     if column.dtype == np.float64:
         values = column.to_numpy()[positions]
         # distinct by bit pattern, so -0.0 and 0.0 (which format differently) stay apart
@@ -197,12 +236,12 @@ def _value_texts(column: pd.Series, positions: np.ndarray, spec: SpecLike) -> tu
             raw_rows = list(values)  # mixed types: no deduplication (1 == 1.0 == True would merge)
             return (
                 np.array([format_value(v) for v in raw_rows] + [None], dtype=object)[:-1],
-                np.array([reason_sentence(spec, v) for v in raw_rows] + [None], dtype=object)[:-1],
+                np.array([driver_sentence(driver, spec, v) for v in raw_rows] + [None], dtype=object)[:-1],
             )
         inverse, uniques = pd.factorize(values, use_na_sentinel=True)
         raw = [*uniques, None]  # code -1 (missing) -> None: every missing kind reads the same
     text = np.array([format_value(v) for v in raw] + [None], dtype=object)[:-1]
-    sentence = np.array([reason_sentence(spec, v) for v in raw] + [None], dtype=object)[:-1]
+    sentence = np.array([driver_sentence(driver, spec, v) for v in raw] + [None], dtype=object)[:-1]
     return text[inverse.reshape(-1)], sentence[inverse.reshape(-1)]
 
 

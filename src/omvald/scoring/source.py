@@ -21,12 +21,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omvald.buckets import slot_range
 from omvald.config import Config
 from omvald.features.facts import AttributeFacts
 from omvald.features.spec import BucketTables
+
+if TYPE_CHECKING:
+    from omvald.scoring.plan import ScoringModels
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +50,15 @@ class ScoringInput:
 
         return interim_attribute_facts(self.paths["customers"])
 
-    def population(self, cfg: Config, as_of: dt.date | None) -> dict[str, Any]:
-        """Population parameters at the scoring date (:func:`omvald.scoring.plan.population_fit`), from the file."""
-        if self.meta.get("contractual", True):
+    def population(self, cfg: Config, as_of: dt.date | None, models: ScoringModels | None = None) -> dict[str, Any]:
+        """Population parameters at the scoring date (:func:`omvald.scoring.plan.population_fit`), from the file.
+
+        With ``models``, the business is scored by the models' definition
+        (:func:`omvald.scoring.plan.scored_contractual`).
+        """
+        from omvald.scoring.plan import scored_contractual
+
+        if scored_contractual(cfg, self.meta, models):
             return {}
         from omvald.features import btyd_fit
 

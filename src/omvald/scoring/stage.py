@@ -55,6 +55,7 @@ def run_score(
     model_uri: str | None = None,
     tracking_uri: str | None = None,
     summary_path: Path | None = None,
+    drift_path: Path | None = None,
     on_bucket: Callable[[int, int], None] | None = None,
     on_phase: Hook | None = None,
 ) -> ScoreSummary:
@@ -62,10 +63,11 @@ def run_score(
 
     Writes ``output`` (``.csv`` or ``.parquet``, columns
     :data:`omvald.scoring.score.OUTPUT_COLUMNS`, sorted by ``customer_id``)
-    and, if given, ``summary_path`` (JSON). ``explain`` overrides
+    and, if given, ``summary_path`` and ``drift_path`` (JSON: drift against
+    the training reference, :mod:`omvald.scoring.drift`). ``explain`` overrides
     ``score.explain``. ``on_bucket(done, total)`` reports progress;
     ``on_phase(name)`` is called when the run moves to ``read_validate``,
-    ``features``, ``predict``, ``reasons`` or ``write`` (for benchmarks).
+    ``features``, ``predict``, ``drift``, ``reasons`` or ``write`` (for benchmarks).
     Returns the summary.
     """
     policy = parse_explain_policy(explain if explain is not None else cfg.score.explain)
@@ -84,7 +86,8 @@ def run_score(
             as_of=as_of,
             source=str(input_dir),
             warnings=source.warnings,
-            population=source.population(cfg, as_of),
+            population=source.population(cfg, as_of, models),
+            models=models,
         )
         merged = ScoredBuckets(plan)
         for b in range(plan.n_buckets):
@@ -92,7 +95,7 @@ def run_score(
             merged.add(score_bucket(source.bucket(b, plan.n_buckets), plan, models, clock=clock))
             if on_bucket is not None:
                 on_bucket(b + 1, plan.n_buckets)
-        return finish_scoring(plan, models, merged, Path(output), summary_path, clock)
+        return finish_scoring(plan, models, merged, Path(output), summary_path, clock, drift_path=drift_path)
 
 
 def read_and_validate(

@@ -218,7 +218,7 @@ def run_features_spark(
     schemas = interim_schemas(interim_dir)
     frames = bucketed_interim(spark, interim_dir, schemas, fcfg.n_buckets)
 
-    with atomic_path(out_dir) as tmp:
+    with atomic_path(out_dir, stage="features") as tmp:
         parts = tmp / "_parts"
         parts.mkdir(parents=True)
         task = part_writing_task(

@@ -8,10 +8,25 @@ row with its bucket: :func:`omvald.buckets.hash_slot` of the parsed id
 tables meet in one task. Inside the task :func:`raw_frames` rebuilds the
 raw frames of its bucket, indexed by row number, for
 :mod:`omvald.spark.validate` and the scoring tasks.
+
+Encodings: the local reader falls back to Windows-1252 when it meets a line
+that is not UTF-8; Spark cannot, so the driver decides each CSV file's
+encoding up front, as the local reader would end up reading it
+(:func:`omvald.data.encoding.whole_file_encoding`: one scan of the file).
+Spark reads Windows-1252 as ISO-8859-1 (it accepts no other single-byte
+encoding), and the bucket tagger puts the letters that differ right
+(``€``, ``"``, ``—``...); UTF-16 is read whole (``multiLine``), since
+Spark splits lines on bytes.
+
+Personal data by content (:mod:`omvald.data.personal`) is judged on the
+whole customers table, as the local engine judges it: the driver reads it
+once (:func:`drop_personal_by_content`) and Spark never loads the columns
+found.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +41,9 @@ import pyarrow.parquet as pq
 from omvald.buckets import bucket_of_slot, hash_slot
 from omvald.config import DataConfig
 from omvald.data import contract as C
-from omvald.data.read import csv_header, find_tables, is_csv, is_personal
-from omvald.data.validate import validate_tables
+from omvald.data.encoding import UTF8, UTF16, WINDOWS_1252, latin1_to_cp1252, whole_file_encoding
+from omvald.data.read import csv_header, find_tables, is_csv, is_personal, read_table
+from omvald.data.validate import drop_personal_columns, validate_tables
 from omvald.errors import DataContractError
 
 if TYPE_CHECKING:
@@ -47,6 +63,7 @@ class RawFile:
     schema: pa.Schema | None = None  # None: CSV, every column text
     names: tuple[str, ...] = ()  # CSV: every header name (Spark reads columns by position)
     delimiter: str = ","
+    encoding: str = UTF8  # CSV: omvald.data.encoding's name for the whole file's encoding
 
     @property
     def csv(self) -> bool:
@@ -67,14 +84,15 @@ def find_raw_files(input_dir: str | Path, cfg: DataConfig) -> dict[str, RawFile 
         if path is None:
             files[table] = None
         elif is_csv(path):
-            names, delimiter = csv_header(path)
+            encoding = whole_file_encoding(path, table)
+            names, delimiter = csv_header(path, encoding)
             if len(set(names)) != len(names):  # as omvald.data.read._read_csv
                 dup = sorted({n for n in names if names.count(n) > 1})
                 raise DataContractError(
                     table, ", ".join(dup), "column name appears more than once in the header", path=str(path)
                 )
             keep = [n for n in names if not is_personal(n, cfg.personal_columns)]
-            files[table] = RawFile(table, path, keep, None, tuple(names), delimiter)
+            files[table] = RawFile(table, path, keep, None, tuple(names), delimiter, encoding)
         else:
             try:
                 schema = pq.ParquetDataset(path).schema
@@ -83,6 +101,27 @@ def find_raw_files(input_dir: str | Path, cfg: DataConfig) -> dict[str, RawFile 
             keep = [n for n in schema.names if not is_personal(n, cfg.personal_columns) and not n.startswith("__index")]
             files[table] = RawFile(table, path, keep, pa.schema([schema.field(n) for n in keep]))
     return files
+
+
+def drop_personal_by_content(
+    files: dict[str, RawFile | None], cfg: DataConfig
+) -> tuple[dict[str, RawFile | None], dict[str, dict[str, str]], list[str]]:
+    """Customer attributes that hold personal data by content, judged on the whole table on the driver.
+
+    Returns the files with those columns no longer read, ``{"customers":
+    {column: reason}}`` (empty when none) and the local engine's warnings
+    (:func:`omvald.data.validate.drop_personal_columns`, same text).
+    """
+    customers = files.get("customers")
+    if customers is None:
+        return files, {}, []
+    frame = read_table(customers.path, "customers", cfg.personal_columns)
+    _, found, warnings = drop_personal_columns({"customers": frame})
+    if not found:
+        return files, {}, warnings
+    kept = [c for c in customers.columns if c not in found["customers"]]
+    schema = pa.schema([customers.schema.field(n) for n in kept]) if customers.schema is not None else None
+    return {**files, "customers": dataclasses.replace(customers, columns=kept, schema=schema)}, found, warnings
 
 
 def file_paths(files: dict[str, RawFile | None]) -> dict[str, str | None]:
@@ -100,14 +139,12 @@ def read_raw_file(spark: SparkSession, f: RawFile) -> DataFrame:
 
     if f.csv:
         schema = StructType([StructField(n, StringType()) for n in f.names])
-        df = (
-            spark.read.option("header", True)
-            .option("sep", f.delimiter)
-            .option("escape", '"')
-            .option("mode", "FAILFAST")
-            .schema(schema)
-            .csv(str(f.path))
-        )
+        reader = spark.read.option("header", True).option("sep", f.delimiter).option("escape", '"')
+        if f.encoding == WINDOWS_1252:  # one character per byte; the tagger maps the 0x80-0x9F letters
+            reader = reader.option("encoding", "ISO-8859-1")
+        elif f.encoding == UTF16:  # line splitting works on bytes: read each file whole
+            reader = reader.option("encoding", "UTF-16").option("multiLine", True)
+        df = reader.option("mode", "FAILFAST").schema(schema).csv(str(f.path))
         cols = [F.when(F.col(f"`{n}`") == "", None).otherwise(F.col(f"`{n}`")).alias(n) for n in f.columns]
         # Not yet a row number: partition << 33 | row in partition. It orders rows as in the file
         # (a file's splits are its partitions, in order) and becomes a line number only for error
@@ -147,7 +184,7 @@ def stacked_raw(spark: SparkSession, files: dict[str, RawFile | None], n_buckets
                 continue
             df = read_raw_file(spark, f)
             schema = StructType([*df.schema.fields, StructField("bucket", IntegerType())])
-            read[table] = df.mapInArrow(_bucket_tagger(n_buckets), schema)
+            read[table] = df.mapInArrow(_bucket_tagger(n_buckets, f.encoding == WINDOWS_1252), schema)
         stacked = stacked_group(group, read, keep=["bucket", ROW])
         frames.append(stacked if stacked is not None else spark.createDataFrame([], "bucket int, _row long"))
     if all(f is None or not f.has_ids for f in files.values()):
@@ -156,14 +193,26 @@ def stacked_raw(spark: SparkSession, files: dict[str, RawFile | None], n_buckets
     return tuple(with_partition_key(frame, keys) for frame in frames)
 
 
-def _bucket_tagger(n_buckets: int):
+def _bucket_tagger(n_buckets: int, cp1252: bool = False):
     def tag(batches):
         for batch in batches:
+            if cp1252:  # before the id is hashed: an id may hold such a letter too
+                batch = as_cp1252(batch)
             ids = C.parse_id(batch.column("customer_id").to_pandas())
             bucket = bucket_of_slot(hash_slot(ids).to_numpy(), n_buckets).astype(np.int32)
             yield batch.append_column("bucket", pa.array(bucket))
 
     return tag
+
+
+def as_cp1252(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Text columns read as ISO-8859-1 as Windows-1252 reads the same bytes (only values that differ change)."""
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_string(column.type) and pc.any(pc.match_substring_regex(column, "[\u0080-\u009f]")).as_py():
+            column = pa.array([None if v is None else latin1_to_cp1252(v) for v in column.to_pylist()], pa.string())
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 
 
 # --- inside a task ---------------------------------------------------------------------------------

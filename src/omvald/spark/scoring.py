@@ -7,7 +7,10 @@ the input read and validated by Spark:
    (:mod:`omvald.spark.validate`); bad input raises the local engine's
    :class:`~omvald.errors.DataContractError` (same text) and writes nothing.
    The facts about the whole input come from the buckets' summaries
-   (:meth:`omvald.spark.validate.Validated.attribute_facts`) and go into the
+   (:meth:`omvald.spark.validate.Validated.attribute_facts`), personal data
+   by content and encodings are decided on the driver
+   (:mod:`omvald.spark.raw`), the BG/NBD population is fitted once on the
+   driver (:mod:`omvald.spark.population`), and all of it goes into the
    one :func:`omvald.scoring.plan.plan_scoring`;
 2. buckets: a second pass over the same (cached) rows validates each bucket
    again and runs :func:`omvald.scoring.bucket.score_bucket` on it. The
@@ -15,7 +18,7 @@ the input read and validated by Spark:
    unpickles them once, not once per bucket. With ``top:N`` each task
    explains its own best N (``defer_top=False``: the work stays in the
    tasks); the finisher keeps the reasons of the run's top N;
-3. finish: the scored rows (one per customer, ~40 columns) are collected to
+3. finish: the scored rows (one per customer, ~50 columns) are collected to
    the driver as Arrow and go through :func:`omvald.scoring.finish.finish_scoring`,
    so the output file and summary are the local engine's, data warnings
    included.
@@ -32,17 +35,17 @@ import pyarrow as pa
 
 from omvald.config import Config, DataConfig
 from omvald.data.bucket_merge import with_attribute_kinds
-from omvald.data.validate import validate_rows
 from omvald.features.spec import BucketTables
 from omvald.scoring import score as sc
-from omvald.scoring.bucket import BucketResult, score_bucket
+from omvald.scoring.bucket import DRIFT_COLUMN, BucketResult, score_bucket
 from omvald.scoring.clock import PhaseClock
 from omvald.scoring.finish import ScoredBuckets, ScoreSummary, check_output, finish_scoring
 from omvald.scoring.plan import ScoringPlan, load_scoring_models, plan_scoring, scoring_buckets
 from omvald.scoring.select import parse_explain_policy
-from omvald.spark.raw import RawFile, file_paths, find_raw_files, raw_frames, stacked_raw
+from omvald.spark.population import population_on_spark
+from omvald.spark.raw import RawFile, drop_personal_by_content, file_paths, find_raw_files, raw_frames, stacked_raw
 from omvald.spark.tasks import apply_per_bucket, raise_user_error
-from omvald.spark.validate import Validated, validate_on_spark
+from omvald.spark.validate import Validated, validate_on_spark, validated_bucket
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -51,7 +54,11 @@ log = logging.getLogger(__name__)
 
 
 def output_schema() -> pa.Schema:
-    """Arrow schema of :data:`omvald.scoring.score.OUTPUT_COLUMNS` (reason values are text)."""
+    """Arrow schema of :data:`omvald.scoring.score.ROW_COLUMNS`, a task's rows (reason values are text), and the
+    bucket's drift counts (:data:`omvald.scoring.bucket.DRIFT_COLUMN`).
+
+    The value tier is not among them: the finisher cuts it from every customer's value.
+    """
     types = {
         "customer_id": pa.string(),
         "as_of": pa.date32(),
@@ -59,12 +66,13 @@ def output_schema() -> pa.Schema:
         "segment": pa.string(),
         "contactable": pa.bool_(),
         "explained": pa.bool_(),
+        DRIFT_COLUMN: pa.string(),
     }
     fields = []
-    for name in sc.OUTPUT_COLUMNS:
+    for name in [*sc.ROW_COLUMNS, DRIFT_COLUMN]:
         if name in types:
             fields.append(pa.field(name, types[name]))
-        elif name.startswith(("p_", "monthly_", "revenue_")) or name.endswith("_contribution"):
+        elif name == "value" or name.startswith(("p_", "monthly_", "revenue_")) or name.endswith("_contribution"):
             fields.append(pa.field(name, pa.float64()))
         else:  # driver names, driver values as text, reason sentences
             fields.append(pa.field(name, pa.string()))
@@ -83,6 +91,7 @@ def run_score_spark_on_folder(
     model_uri: str | None = None,
     tracking_uri: str | None = None,
     summary_path: Path | None = None,
+    drift_path: Path | None = None,
     spark: SparkSession | None = None,
 ) -> ScoreSummary:
     """:func:`omvald.scoring.stage.run_score` on Spark: same arguments, output file and summary.
@@ -101,14 +110,16 @@ def run_score_spark_on_folder(
 
     clock.enter("read_validate")
     files = find_raw_files(input_dir, cfg.data)
+    files, personal, personal_warnings = drop_personal_by_content(files, cfg.data)
     n_buckets = scoring_buckets(cfg)
     spark = spark or spark_session(master, n_buckets=n_buckets, java=cfg.spark.java)
     stacked = tuple(frame.persist() for frame in stacked_raw(spark, files, n_buckets))
     broadcast = None
     try:
-        validated = validate_on_spark(spark, stacked, files, cfg.data, as_of)
+        validated = validate_on_spark(spark, stacked, files, cfg.data, as_of, (personal, personal_warnings))
         for message in validated.warnings:
             log.warning("%s", message)
+        population = population_on_spark(spark, stacked, files, cfg, validated, as_of, models)
         plan = plan_scoring(
             cfg,
             policy,
@@ -117,6 +128,8 @@ def run_score_spark_on_folder(
             as_of=as_of,
             source=str(input_dir),
             warnings=validated.warnings,
+            population=population,
+            models=models,
         )
 
         clock.enter("spark")
@@ -136,7 +149,7 @@ def run_score_spark_on_folder(
     merged = ScoredBuckets(plan)
     if table.num_rows:
         merged.add(BucketResult.from_rows(_collected_rows(table, schema)))
-    return finish_scoring(plan, models, merged, output, summary_path, clock, engine="spark")
+    return finish_scoring(plan, models, merged, output, summary_path, clock, engine="spark", drift_path=drift_path)
 
 
 def _score_task(
@@ -153,7 +166,7 @@ def _score_task(
 
     def run(*batches: pa.Table) -> pa.Table:
         raw = raw_frames(batches, files)
-        tables, *_ = validate_rows(raw, data_cfg, validate_as_of, paths, whole=False)
+        tables, *_ = validated_bucket(raw, data_cfg, validate_as_of, paths, validated.bounds)
         kinds = {c: k for c, k in validated.attribute_kinds.items() if c in tables["customers"]}
         tables = {**tables, "customers": with_attribute_kinds(tables["customers"], raw["customers"], kinds)}
         result = score_bucket(BucketTables(**tables), plan, models.value, defer_top=False)
