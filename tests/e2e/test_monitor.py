@@ -20,7 +20,7 @@ import pytest
 
 from omvald.config import load_config
 from omvald.model.artifacts import labelled_rows, load_evaluation_models, load_features
-from omvald.model.evaluate import evaluate_scores, score_test
+from omvald.model.evaluate import KEY_COLUMNS, evaluate_scores, score_test_rows
 from omvald.model.tracking import flatten_metrics, mlflow_client
 from pipeline_run import run_cli, tracking_uri
 
@@ -58,8 +58,9 @@ def test_monitor_reproduces_evaluate_metrics_for_the_same_rows(small_pipeline, s
     cfg = load_config(params)
     fs = load_features(project / "data" / "features")
     frame = labelled_rows(fs.frame)
-    rows = frame.loc[pd.to_datetime(frame["as_of"]) == pd.Timestamp(t)].reset_index(drop=True)
-    scored = score_test(rows, fs.features, load_evaluation_models(project / "models"))
+    rows = frame.loc[pd.to_datetime(frame["as_of"]) == pd.Timestamp(t)]  # keys and labels, in file order
+    columns = list(dict.fromkeys([*KEY_COLUMNS, *fs.features]))
+    scored = score_test_rows(fs.rows(rows, columns), fs.features, load_evaluation_models(project / "models"))
     churn, phase_out, _ = evaluate_scores(scored, "time", cfg.evaluate.calibration_bins, cfg.evaluate.top_fraction)
 
     assert monitored["n_scored"] == monitored["n_with_outcome"] == len(rows) > 500
