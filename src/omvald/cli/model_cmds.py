@@ -42,12 +42,23 @@ def train(
     console.print(f"  split step '{split['split_step']}': {split['split_description']}", highlight=False)
     for note in split["notes"]:
         console.print(f"  [yellow]{note}[/]", markup=True, highlight=False)
+    for target, choice in result["kept"].items():
+        search = result["search"][target]
+        searched = (
+            f"LightGBM search: {search['trials']} trials (best: trial {search['best_trial']}"
+            + (", the fixed settings" if search["best_is_fixed"] else "")
+            + f"; stopped by {search['stopped_by']}); "
+            if search["trials"]
+            else "LightGBM with the fixed settings (train.search.n_trials = 0); "
+        )
+        console.print(f"  {target}: {searched}kept [bold]{choice['kept']}[/]: {choice['reason']}", highlight=False)
     for target, fits in result["fits"].items():
         scoring = fits["scoring"]
         if scoring["refit"]:
+            trees = f"{scoring['n_trees']} trees, " if scoring["n_trees"] else ""
             console.print(
-                f"  {target}: scoring model refit on all {len(scoring['as_of_dates'])} labelled as-of dates "
-                f"({scoring['n_rows']} rows, test window included; {scoring['n_trees']} trees, "
+                f"  {target}: scoring model ({scoring['model']}) refit on all {len(scoring['as_of_dates'])} labelled "
+                f"as-of dates ({scoring['n_rows']} rows, test window included; {trees}"
                 f"{scoring['calibration']} calibration); metrics come from the holdout fit",
                 highlight=False,
             )

@@ -5,7 +5,11 @@ estimators) and saves ``models/`` atomically; when a tracking context is
 given it also creates the MLflow runs and writes their ids to
 ``models/run.json``.
 
-Each trained target has two fits (``models/targets.json`` records both):
+Per target, :func:`omvald.model.candidates.fit_target` fits LightGBM (with
+the budgeted search of ``train.search``), the baselines and the blend, and
+keeps LightGBM, the logistic regression or the blend, judged on validation
+(:mod:`omvald.model.kept`). The kept model has two fits (``models/targets.json``
+records both, and which model was kept, and why):
 
 - ``<target>.holdout.joblib``: fitted on the split's training window and
   early-stopped and calibrated on its validation window. Evaluate and
@@ -23,7 +27,6 @@ no phase-out model file is written. Later stages read them through :mod:`omvald.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 from pathlib import Path
@@ -32,8 +35,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from omvald.config import Config, LGBMParams
-from omvald.errors import ModelError
+from omvald.config import Config
 from omvald.io import atomic_path, write_json
 from omvald.model.artifacts import (
     HOLDOUT,
@@ -46,47 +48,12 @@ from omvald.model.artifacts import (
     model_path,
     target_rows,
 )
-from omvald.model.baselines import HeuristicBaseline, LogisticBaseline
-from omvald.model.estimators import LGBMChurnModel
+from omvald.model.candidates import TargetFit, check_settings, fit_target
 from omvald.model.refit import refit
 from omvald.model.skips import phase_out_skip_reason
 from omvald.model.split import Split, make_split
 
 log = logging.getLogger(__name__)
-
-
-def make_models(cfg: Config, target: str, categorical: list[str]) -> dict[str, Any]:
-    """The three estimators fitted per target, keyed by the name used in metrics and plots."""
-    hp: LGBMParams = getattr(cfg.train, target)
-    lgbm = LGBMChurnModel(
-        **dataclasses.asdict(hp), calibration=cfg.train.calibration, categorical_features=categorical, seed=cfg.seed
-    )
-    return {
-        "lgbm": lgbm,
-        "logistic": LogisticBaseline(categorical_features=categorical),
-        "heuristic": HeuristicBaseline(),
-    }
-
-
-def fit_target(cfg: Config, fs: FeatureSet, frame: pd.DataFrame, split: Split, target: str) -> dict[str, Any]:
-    """Fit the LightGBM model and both baselines for one target on the split's train / valid rows."""
-    rows = target_rows(frame, target)
-    train, valid = frame.loc[rows & split.mask(frame, "train")], frame.loc[rows & split.mask(frame, "valid")]
-    if train[target].nunique() < 2:
-        raise ModelError(
-            f"{target}: the training window has a single class ({len(train)} rows); the model cannot learn."
-        )
-    models = make_models(cfg, target, fs.categorical)
-    for name, model in models.items():
-        log.info("train: %s / %s on %d rows (validation %d)", target, name, len(train), len(valid))
-        model.fit(
-            train[fs.features],
-            train[target].astype(int),
-            valid[fs.features],
-            valid[target].astype(int),
-            valid_groups=valid["customer_id"].astype(str).to_numpy(),
-        )
-    return models
 
 
 def scoring_fit(cfg: Config, fs: FeatureSet, frame: pd.DataFrame, target: str, holdout: Any) -> Any:
@@ -101,9 +68,9 @@ def scoring_fit(cfg: Config, fs: FeatureSet, frame: pd.DataFrame, target: str, h
 
 
 def fit_records(
-    cfg: Config, frame: pd.DataFrame, split: Split, target: str, pair: dict[str, Any], models_dir: Path
+    cfg: Config, frame: pd.DataFrame, split: Split, target: str, pair: dict[str, Any], models_dir: Path, kept: str
 ) -> dict[str, dict[str, Any]]:
-    """What ``targets.json`` says about both fits: file, trees, calibration, and the rows and dates each learned from."""
+    """What ``targets.json`` says about both fits of the kept model: file, which model, trees, calibration, rows and dates."""
     rows = frame.loc[target_rows(frame, target)]
     train, valid = rows.loc[split.mask(rows, "train")], rows.loc[split.mask(rows, "valid")]
 
@@ -111,6 +78,7 @@ def fit_records(
         model = pair[fit]
         return {
             "file": model_path(models_dir, target, fit).name,
+            "model": kept,
             "n_trees": int(model.n_trees_),
             "calibration": model.calibration_method_,
             "n_rows": len(learned),
@@ -130,14 +98,17 @@ def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any =
     """Train stage: fit the models of every target that has labels and save them in ``models_dir``.
 
     Writes per trained target ``<target>.holdout.joblib`` and
-    ``<target>.joblib`` (module docstring), ``baselines.joblib``,
-    ``split.json``, ``targets.json`` (``{"trained": [...], "skipped":
-    {target: reason}, "fits": {target: {"holdout": ..., "scoring": ...}}}``)
-    and ``run.json``.
+    ``<target>.joblib`` (module docstring), ``baselines.joblib`` (every
+    other candidate and baseline), ``split.json``, ``targets.json``
+    (``{"trained": [...], "skipped": {target: reason}, "fits": {target:
+    {"holdout": ..., "scoring": ...}}, "kept": {target: choice}, "search":
+    {target: trials and best}, "baselines_unavailable": {target: {name:
+    reason}}}``) and ``run.json``.
 
     ``tracking`` is a :class:`omvald.model.tracking.TrackingContext` or None
     (no MLflow; ``run.json`` then records that).
     """
+    check_settings(cfg)
     fs = load_features(Path(features_dir), cfg.train.customer_share)
     models_dir = Path(models_dir)
     frame = labelled_rows(fs.frame)
@@ -157,11 +128,11 @@ def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any =
         log.warning("train: phase-out model skipped: %s", reason)
         skipped["phase_out"] = reason
     targets = [t for t in TARGETS if t not in skipped]
-    fitted = {target: fit_target(cfg, fs, frame, split, target) for target in targets}
+    fitted: dict[str, TargetFit] = {target: fit_target(cfg, fs, frame, split, target) for target in targets}
     models = {
-        t: {HOLDOUT: fitted[t]["lgbm"], SCORING: scoring_fit(cfg, fs, frame, t, fitted[t]["lgbm"])} for t in targets
+        t: {HOLDOUT: fitted[t].holdout, SCORING: scoring_fit(cfg, fs, frame, t, fitted[t].holdout)} for t in targets
     }
-    fits = {t: fit_records(cfg, frame, split, t, models[t], models_dir) for t in targets}
+    fits = {t: fit_records(cfg, frame, split, t, models[t], models_dir, fitted[t].kept) for t in targets}
     split_json = split.to_json(frame)
     models_dir.mkdir(parents=True, exist_ok=True)
     for target in TARGETS:
@@ -171,14 +142,24 @@ def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any =
                 _dump(models[target][fit], path)
             else:
                 path.unlink(missing_ok=True)  # never leave an earlier run's model beside a skip note
-    _dump({t: {k: m for k, m in fitted[t].items() if k != "lgbm"} for t in targets}, models_dir / "baselines.joblib")
+    # every other candidate and baseline, evaluated beside the kept model
+    others = {t: {k: m for k, m in fitted[t].models.items() if k != fitted[t].kept} for t in targets}
+    _dump(others, models_dir / "baselines.joblib")
     write_json(split_json, models_dir / "split.json")
-    write_json({"trained": targets, "skipped": skipped, "fits": fits}, models_dir / TARGETS_FILE)
+    targets_json = {
+        "trained": targets,
+        "skipped": skipped,
+        "fits": fits,
+        "kept": {t: fitted[t].choice.record() for t in targets},
+        "search": {t: fitted[t].search.record() for t in targets},
+        "baselines_unavailable": {t: fitted[t].unavailable for t in targets},
+    }
+    write_json(targets_json, models_dir / TARGETS_FILE)
     run_info: dict[str, Any] = {"tracking_uri": None, "runs": {}, "models": {}}
     if tracking is not None:
         from omvald.model.train_tracking import track_training
 
-        run_info = track_training(cfg, fs, frame, split, models, fits, skipped, models_dir, tracking)
+        run_info = track_training(cfg, fs, frame, split, models, fits, skipped, models_dir, tracking, fitted)
     run_info["skipped"] = skipped
     write_json(run_info, models_dir / "run.json")
     return {
@@ -187,6 +168,8 @@ def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any =
         "n_trees": {t: models[t][HOLDOUT].n_trees_ for t in targets},
         "fits": fits,
         "skipped": skipped,
+        "kept": targets_json["kept"],
+        "search": targets_json["search"],
     }
 
 
