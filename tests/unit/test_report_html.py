@@ -158,12 +158,59 @@ def test_report_references_nothing_on_the_network():
 
 def test_headline_shows_model_and_baselines_with_their_numbers():
     page = render_report(_inputs())
-    assert "ROC AUC 0.810 (best baseline, logistic: 0.740)" in page
+    assert "the kept model, LightGBM, ranks with ROC AUC 0.810 (best baseline, logistic: 0.740)" in page
     headline = page[page.index("id='headline'") : page.index("id='charts'")]
     assert headline.count("<td>lgbm</td>") == 6  # overall, active, passive x churn, phase-out (combined score)
     assert headline.count("<td>heuristic</td>") == 6
     assert "<td>passive</td>" in headline and "32.0%" in headline
     assert "did not churn: ROC AUC 0.700" in headline
+
+
+def test_headline_names_the_kept_model_and_says_plainly_when_lightgbm_does_not_beat_the_best_baseline():
+    from omvald.model.evaluate import comparison
+
+    models = {"lgbm": _sliced(0.70), "blend": _sliced(0.72), "logistic": _sliced(0.69), "bgnbd": _sliced(0.71)}
+    churn = {"split_strategy": "time", "n_rows": 1000, "models": models, "kept_model": "blend",
+             "comparison": comparison(models, "blend"),
+             "baselines_unavailable": {"rfm_logistic": "no feature(s) purchases_365d"}}  # fmt: skip
+    beaten = {"lgbm": _sliced(0.90), "logistic": _sliced(0.88)}
+    phase_out = {"split_strategy": "time", "kept_model": "lgbm", "comparison": comparison(beaten, "lgbm"),
+                 "combined": {"models": beaten}, "if_stays": {"models": {"lgbm": _sliced(0.85)}}}  # fmt: skip
+    targets = {
+        t: TargetResults(t, metrics_table(raw), _curves(), raw)
+        for t, raw in (("churn", churn), ("phase_out", phase_out))
+    }
+    kept = {"churn": {"kept": "blend", "valid_auc": {"lgbm": 0.69, "logistic": 0.68, "blend": 0.7}}}
+    page = render_report(_inputs(targets=targets, split={"strategy": "time", "windows": [], "kept": kept}))
+    headline = page.split("id='headline'")[1].split("</section>")[0]
+    assert (
+        "<b>Churn</b>: the kept model, the blend of LightGBM and the logistic regression, ranks with ROC AUC 0.720 "
+        "(best baseline, BG/NBD probability of no purchase: 0.710)" in headline
+    )
+    assert (
+        "<b>LightGBM does not beat the best baseline</b> on the test window: ROC AUC 0.700 against 0.710 "
+        "(BG/NBD probability of no purchase)." in headline
+    )
+    assert headline.count("does not beat") == 1  # phase-out: LightGBM 0.900 beats the regression's 0.880
+    assert "<tr class='main'><td>blend</td><td>overall</td>" in headline  # the kept model leads the table
+    assert (
+        "Kept model: <b>blend</b>, chosen on the validation window (ROC AUC lgbm 0.690, logistic 0.680, blend 0.700)"
+        in headline
+    )
+    assert "No RFM logistic regression baseline (rfm_logistic): no feature(s) purchases_365d." in headline
+
+
+def test_a_kept_logistic_regression_that_is_the_best_baseline_is_said_to_be_it():
+    from omvald.model.evaluate import comparison
+
+    models = {"lgbm": _sliced(0.70), "logistic": _sliced(0.74)}
+    churn = {"split_strategy": "time", "models": models, "kept_model": "logistic",
+             "comparison": comparison(models, "logistic")}  # fmt: skip
+    targets = {**_inputs().targets, "churn": TargetResults("churn", metrics_table(churn), _curves(), churn)}
+    headline = render_report(_inputs(targets=targets)).split("id='headline'")[1].split("</section>")[0]
+    assert "the kept model, the logistic regression, ranks with ROC AUC 0.740" in headline
+    assert "LightGBM does not beat the best baseline</b> on the test window: ROC AUC 0.700 against 0.740" in headline
+    assert "The kept model is that baseline itself: it did best on the validation window." in headline
 
 
 def test_personal_values_in_free_form_inputs_never_reach_the_page():
