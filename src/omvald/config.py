@@ -206,6 +206,8 @@ class TrainConfig:
 class EvaluateConfig:
     top_fraction: float = 0.1
     calibration_bins: int = 10
+    # bootstrap draws of the paired test-window AUC differences against the baselines (omvald.model.compare)
+    comparison_draws: int = 200
 
 
 @dataclass(frozen=True)

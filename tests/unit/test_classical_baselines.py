@@ -1,4 +1,4 @@
-"""The classical baselines (BG/NBD P(no purchase), RFM logistic regression) and the test-window comparison."""
+"""The classical baselines: BG/NBD P(no purchase) as is, and the RFM logistic regression (the comparison: test_compare.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from omvald.model.classical import (
     RFMLogisticBaseline,
     baseline_models,
 )
-from omvald.model.evaluate import comparison
 
 SHOP = ["tenure_months", *RFM_COLUMNS, "btyd_p_alive", BGNBD_COLUMN, "btyd_expected_purchases"]
 CONTRACTUAL = "contractual business: customers are billed on a schedule"
@@ -69,24 +68,3 @@ def test_the_rfm_regression_reads_only_log_recency_frequency_and_money():
     scaler = StandardScaler().fit(logs)
     by_hand = LogisticRegression(max_iter=2000).fit(scaler.transform(logs), y)
     np.testing.assert_allclose(model.predict_raw(X), by_hand.decision_function(scaler.transform(logs)), atol=1e-6)
-
-
-def _block(auc: float | None) -> dict:
-    return {"overall": {"roc_auc": auc} if auc is not None else {}}
-
-
-def test_the_comparison_names_the_best_baseline_and_whether_lightgbm_and_the_kept_model_beat_it():
-    models = {name: _block(a) for name, a in [("lgbm", 0.70), ("blend", 0.72), ("logistic", 0.69), ("bgnbd", 0.71)]}
-    assert comparison(models, "blend") == {
-        "kept_model": "blend",
-        "kept_roc_auc": 0.72,
-        "lgbm_roc_auc": 0.70,
-        "best_baseline": "bgnbd",
-        "best_baseline_roc_auc": 0.71,
-        "lgbm_beats_best_baseline": False,
-        "kept_beats_best_baseline": True,
-    }
-    # the logistic regression stays a baseline when it is kept: the kept model cannot beat itself
-    kept_logistic = comparison({**models, "logistic": _block(0.75)}, "logistic")
-    assert kept_logistic["best_baseline"] == "logistic" and kept_logistic["kept_beats_best_baseline"] is False
-    assert comparison({"lgbm": _block(None), "logistic": _block(None)}, "lgbm")["lgbm_beats_best_baseline"] is None

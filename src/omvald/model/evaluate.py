@@ -6,8 +6,10 @@ chosen on validation) and every other candidate and baseline, among them,
 for a business without contracts, the BG/NBD probability of no purchase
 (``bgnbd``, churn only) and the RFM logistic regression. A baseline that
 does not apply is absent, with the reason in ``baselines_unavailable``.
-``comparison`` says whether LightGBM and the kept model beat the best
-baseline on the test window (ROC AUC), the sentence the report leads with.
+``comparison`` says whether LightGBM and the kept model beat, tie with or
+lose to each baseline on the test window: the ROC AUC difference on the
+same rows with its 95% customer-bootstrap interval (:mod:`omvald.model.compare`);
+the verdict against the best baseline is the sentence the report leads with.
 
 Phase-out is judged twice: the model itself on test rows that did not churn
 (``if_stays``), and the score users see, ``p_phase_out = (1 - p_churn) x
@@ -42,7 +44,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from omvald.config import Config
-from omvald.errors import ModelError
+from omvald.errors import ConfigError, ModelError
 from omvald.io import read_json, write_json, write_table
 from omvald.model import metrics as m
 from omvald.model.artifacts import (
@@ -54,11 +56,11 @@ from omvald.model.artifacts import (
     skipped_targets,
     unavailable_baselines,
 )
+from omvald.model.compare import comparison
 from omvald.model.split import Split
 
 log = logging.getLogger(__name__)
 
-CANDIDATES = ("lgbm", "blend")  # the models under test; every other name is a baseline they must beat
 CURVES = {
     "roc": (m.roc_points, "fpr", "tpr", "false positive rate", "true positive rate"),
     "pr": (m.pr_points, "recall", "precision", "recall", "precision"),
@@ -109,32 +111,6 @@ def model_names(scored: pd.DataFrame, column: str) -> list[str]:
     return [c[len(prefix) :] for c in scored.columns if c.startswith(prefix)]
 
 
-def comparison(models: dict[str, Any], kept: str) -> dict[str, Any]:
-    """Whether LightGBM and the kept model beat the best baseline on overall ROC AUC (``models``: name -> sliced summary).
-
-    Baselines are every name but the candidates (lgbm, blend); the logistic
-    regression stays one even when kept. Values are None where undefined.
-    """
-    auc = {name: block["overall"].get("roc_auc") for name, block in models.items()}
-    baselines = {n: a for n, a in auc.items() if n not in CANDIDATES and a is not None}
-    best = max(baselines, key=lambda n: baselines[n]) if baselines else None
-
-    def beats(name: str) -> bool | None:
-        if best is None or auc.get(name) is None:
-            return None
-        return bool(auc[name] > baselines[best]) if name != best else False
-
-    return {
-        "kept_model": kept,
-        "kept_roc_auc": auc.get(kept),
-        "lgbm_roc_auc": auc.get("lgbm"),
-        "best_baseline": best,
-        "best_baseline_roc_auc": baselines.get(best) if best else None,
-        "lgbm_beats_best_baseline": beats("lgbm"),
-        "kept_beats_best_baseline": beats(kept),
-    }
-
-
 def evaluate_scores(
     scored: pd.DataFrame,
     strategy: str,
@@ -142,12 +118,16 @@ def evaluate_scores(
     top_fraction: float,
     phase_out_skipped: str | None = None,
     kept: dict[str, str] | None = None,
+    draws: int = 200,
+    seed: int = 0,
 ) -> tuple[dict, dict, dict[str, pd.DataFrame]]:
     """Metrics dicts for churn and phase-out plus long-format curve frames keyed ``<curve>_<target>``.
 
     Every model scored in ``scored`` (:func:`score_test`) is measured, in
     its column order. ``kept`` (``{target: name}``, default the first
-    model) fills ``kept_model`` and ``comparison``. With
+    model) fills ``kept_model`` and ``comparison`` (:func:`omvald.model.compare.comparison`:
+    beat / tie / lose against the baselines, ``draws`` bootstrap draws seeded
+    by ``seed``). With
     ``phase_out_skipped`` (the reason), the phase-out dict is
     ``{"split_strategy", "skipped": True, "reason"}`` and its curve frames are empty.
     """
@@ -172,7 +152,15 @@ def evaluate_scores(
 
     everyone = pd.Series(True, index=scored.index)
     churn = {"split_strategy": strategy, **block(everyone, scored["churn"], "p_churn", "churn")}
-    churn.update(kept_model=kept["churn"], comparison=comparison(churn["models"], kept["churn"]))
+
+    def compared(rows: pd.Series, label: pd.Series, column: str, target: str, models: dict) -> dict[str, Any]:
+        auc = {name: res["overall"].get("roc_auc") for name, res in models.items()}
+        scores = {name: scored.loc[rows, f"{column}__{name}"].to_numpy() for name in names[target]}
+        customers = scored.loc[rows, "customer_id"].to_numpy()
+        return comparison(label.loc[rows].to_numpy(), scores, customers, auc, kept[target], draws, seed)
+
+    churn["kept_model"] = kept["churn"]
+    churn["comparison"] = compared(everyone, scored["churn"], "p_churn", "churn", churn["models"])
     curves: dict[str, pd.DataFrame] = {}
     for curve, (fn, *_rest) in CURVES.items():
         parts = []
@@ -192,7 +180,7 @@ def evaluate_scores(
         "if_stays": block(stays, scored["phase_out"], "p_phase_out_if_stays", "phase_out"),
         "combined": combined,
         "kept_model": kept["phase_out"],
-        "comparison": comparison(combined["models"], kept["phase_out"]),
+        "comparison": compared(everyone, po_label, "p_phase_out", "phase_out", combined["models"]),
     }
     for curve, (fn, *_rest) in CURVES.items():
         parts = []
@@ -234,6 +222,8 @@ def run_evaluate(
     tracking_uri: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate stage: ``metrics/{churn,phase_out}.json``, ``plots/<curve>_<target>.csv|png``; logged to the train runs."""
+    if cfg.evaluate.comparison_draws < 0:
+        raise ConfigError(f"evaluate.comparison_draws is {cfg.evaluate.comparison_draws}; use 0 (no interval) or more.")
     fs = load_features(Path(features_dir), cfg.train.customer_share)
     models_dir, metrics_dir, plots_dir = Path(models_dir), Path(metrics_dir), Path(plots_dir)
     models = load_evaluation_models(models_dir)
@@ -256,6 +246,8 @@ def run_evaluate(
         cfg.evaluate.top_fraction,
         phase_out_skipped=skipped,
         kept=kept,
+        draws=cfg.evaluate.comparison_draws,
+        seed=cfg.seed,
     )
     unavailable = unavailable_baselines(models_dir)
     churn["baselines_unavailable"] = unavailable.get("churn", {})
@@ -311,6 +303,7 @@ def _log(
             metrics={"test": metrics},
             artifacts=written[target],
             artifact_path="evaluation",
+            tags=verdict_tags(block.get("comparison") or {}),
             tracking_uri=tracking_uri,
         )
     # the headline is the kept model's: the one `omvald score` uses (refit) and MLflow registers
@@ -318,6 +311,17 @@ def _log(
     if not phase_out.get("skipped"):
         headline["phase_out"] = phase_out["combined"]["models"][phase_out["kept_model"]]["overall"]
     tracking.log_to_run(info, metrics={"test": headline}, tracking_uri=tracking_uri)
+
+
+def verdict_tags(cmp: dict[str, Any]) -> dict[str, str]:
+    """MLflow tags of a comparison: the kept model, the best baseline and beat / tie / lose against it."""
+    tags = {"kept_model": str(cmp.get("kept_model"))} if cmp.get("kept_model") else {}
+    if cmp.get("best_baseline"):
+        tags["best_baseline"] = cmp["best_baseline"]
+        for who in ("lgbm", "kept"):
+            if cmp.get(f"{who}_vs_best_baseline"):
+                tags[f"{who}_vs_best_baseline"] = cmp[f"{who}_vs_best_baseline"]["verdict"]
+    return tags
 
 
 def finite(obj: Any) -> bool:

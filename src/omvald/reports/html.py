@@ -167,37 +167,65 @@ def _label(model: Any) -> str:
     return _e(MODEL_LABELS.get(str(model), str(model)))
 
 
+VERBS = {"beat": "beats", "tie": "ties with", "lose": "loses to"}
+
+
+def _signed(v: Any) -> str:
+    return "–" if _missing(v) else f"{float(v):+.3f}"
+
+
+def _difference(diff: Mapping[str, Any]) -> str:
+    """``+0.012 (95% interval +0.004 to +0.020)``: an AUC difference on the same test rows and its interval."""
+    if diff.get("low") is None:
+        return f"{_signed(diff.get('auc_diff'))} (no interval: evaluate.comparison_draws is 0)"
+    return f"{_signed(diff.get('auc_diff'))} (95% interval {_signed(diff['low'])} to {_signed(diff['high'])})"
+
+
 def _beats_sentence(cmp: Mapping[str, Any]) -> str:
-    """Plain words when LightGBM (or the kept model) does not beat the best baseline on the test window."""
-    if not cmp.get("best_baseline"):
+    """Beat, tie or lose: LightGBM (and a kept model that is not LightGBM) against the best baseline, in plain words."""
+    best = cmp.get("best_baseline")
+    if not best:
         return ""
-    best, kept = cmp["best_baseline"], cmp.get("kept_model")
     out = ""
-    if cmp.get("lgbm_beats_best_baseline") is False:
+    for who, name in (("lgbm", "LightGBM"), ("kept", f"The kept model ({_e(cmp.get('kept_model'))})")):
+        diff = cmp.get(f"{who}_vs_best_baseline")
+        if not diff or (who == "kept" and cmp.get("kept_model") == "lgbm"):
+            continue
         out += (
-            f" <b>LightGBM does not beat the best baseline</b> on the test window: ROC AUC "
-            f"{_fmt(cmp.get('lgbm_roc_auc'))} against {_fmt(cmp['best_baseline_roc_auc'])} ({_label(best)})."
+            f" <b>{name} {VERBS[diff['verdict']]} the best baseline</b>, {_label(best)}, on the test window: ROC AUC "
+            f"difference {_difference(diff)} on the same test rows."
         )
-    if kept != "lgbm" and kept == best:
+    if cmp.get("kept_model") not in (None, "lgbm") and cmp.get("kept_model") == best:
         out += " The kept model is that baseline itself: it did best on the validation window."
-    elif kept != "lgbm" and cmp.get("kept_beats_best_baseline") is False:
-        out += f" Nor does the kept model ({_fmt(cmp.get('kept_roc_auc'))})."
     return out
 
 
+def _versus(cmp: Mapping[str, Any]) -> str:
+    """One line per tested model: its ROC AUC difference and verdict against every baseline."""
+    lines = []
+    for model, against in (cmp.get("versus") or {}).items():
+        if against:
+            cells = "; ".join(
+                f"{_e(base)} {_difference(diff)}: {_e(diff['verdict'])}" for base, diff in against.items()
+            )
+            lines.append(f"{_e(model)} against each baseline (ROC AUC difference on the same test rows): {cells}.")
+    return "".join(f"<p class='sub'>{line}</p>" for line in lines)
+
+
 def _kept_note(inputs: ReportInputs, target: str, res: TargetResults) -> str:
-    """Which model was kept and why (validation ROC AUC of each candidate), and which baselines are absent and why."""
+    """Each tested model against each baseline, which model was kept and why (validation ROC AUC), absent baselines and why."""
     parts = []
     kept = ((inputs.split or {}).get("kept") or {}).get(target) or {}
     if kept.get("valid_auc"):
         aucs = ", ".join(f"{_e(name)} {_fmt(auc)}" for name, auc in kept["valid_auc"].items())
         parts.append(
             f"Kept model: <b>{_e(kept.get('kept'))}</b>, chosen on the validation window (ROC AUC {aucs}); "
-            "it is the model that scores, refit on every labelled snapshot."
+            "it is the model that scores (refit on every labelled snapshot when train.refit is on)."
         )
+    versus = _versus(res.raw.get("comparison") or {})
     for name, why in (res.raw.get("baselines_unavailable") or {}).items():
         parts.append(f"No {_e(BASELINE_NOUNS.get(name, name))} baseline ({_e(name)}): {_e(why)}.")
-    return "".join(f"<p class='sub'>{p}</p>" for p in parts)
+    return versus + "".join(f"<p class='sub'>{p}</p>" for p in parts)
 
 
 def _charts(inputs: ReportInputs) -> str:
