@@ -90,7 +90,9 @@ def fit_target(cfg: Config, fs: FeatureSet, frame: pd.DataFrame, split: Split, t
     X_valid, y_valid = valid[fs.features], valid[target].astype(int).to_numpy()
     groups = valid["customer_id"].astype(str).to_numpy()
     log.info("train: %s on %d rows (validation %d)", target, len(train), len(valid))
-    search = search_lgbm(lgbm_settings(cfg, target, fs.categorical), cfg.train.search, X, y, X_valid, y_valid, groups)
+    train_ids = train["customer_id"].astype(str).to_numpy()  # the search's row sample takes whole customers
+    settings = lgbm_settings(cfg, target, fs.categorical)
+    search = search_lgbm(settings, cfg.train.search, X, y, X_valid, y_valid, groups, train_groups=train_ids)
     baselines, unavailable = baseline_models(target, fs.features, fs.categorical, fs.meta.get("families_missing", {}))
     for name, model in baselines.items():
         log.info("train: %s / %s", target, name)
