@@ -23,6 +23,12 @@ rows two similar models differ by that much by chance), so the kept model
 is the first of lgbm, logistic, blend whose validation AUC is within
 ``MIN_GAIN`` of the best: LightGBM unless another candidate is clearly
 better, and the plain logistic regression before the blend.
+
+Known bias, in LightGBM's favour: its trees were early-stopped, and its
+settings searched, on this same validation window, which the logistic
+regression never saw; with many trials on a small window its validation AUC
+is flattered. The test window, which no choice sees, is the check:
+``metrics/*.json`` ``comparison`` says whether the kept model lost there.
 """
 
 from __future__ import annotations
