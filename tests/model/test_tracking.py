@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import joblib
@@ -58,6 +59,18 @@ def test_child_run_holds_params_tags_dataset_and_evaluation_metrics(pipeline):
     auc = run.data.metrics["test.models.lgbm.overall.roc_auc"]
     assert 0.5 < auc <= 1.0
     assert "test.models.heuristic.tenure.lt12.n_rows" in run.data.metrics
+
+
+def test_the_verdict_against_the_baselines_is_in_the_run_as_numbers_and_tags(pipeline):
+    metrics = json.loads((pipeline["root"] / "metrics" / "churn.json").read_text())["comparison"]
+    run = _client(pipeline).get_run(pipeline["run"]["runs"]["churn"])
+    diff = metrics["versus"]["lgbm"]["logistic"]
+    assert run.data.metrics["test.comparison.versus.lgbm.logistic.auc_diff"] == pytest.approx(diff["auc_diff"])
+    assert run.data.metrics["test.comparison.versus.lgbm.logistic.low"] == pytest.approx(diff["low"])
+    outcome = run.data.metrics["test.comparison.versus.lgbm.logistic.outcome"]
+    assert outcome == {"beat": 1, "tie": 0, "lose": -1}[diff["verdict"]]
+    assert run.data.tags["best_baseline"] == metrics["best_baseline"]
+    assert run.data.tags["lgbm_vs_best_baseline"] == metrics["lgbm_vs_best_baseline"]["verdict"]
 
 
 def test_each_search_trial_is_a_child_run_of_its_models_run_and_the_kept_model_is_tagged(pipeline):

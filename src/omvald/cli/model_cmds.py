@@ -93,15 +93,26 @@ def evaluate(
         )
     if result["phase_out"].get("skipped"):
         console.print(f"phase_out: skipped ({result['phase_out']['reason']})", highlight=False)
-    blocks = [("churn", result["churn"])]
+    blocks = [("churn", result["churn"], result["churn"].get("comparison"))]
     if not result["phase_out"].get("skipped"):
-        blocks.append(("phase_out", result["phase_out"]["combined"]))
-    for target, block in blocks:
+        blocks.append(("phase_out", result["phase_out"]["combined"], result["phase_out"].get("comparison")))
+    for target, block, cmp in blocks:
         parts = []
         for name, res in block["models"].items():
             o = res["overall"]
             parts.append(f"{name} AUC {o.get('roc_auc', float('nan')):.3f} ECE {o['ece']:.3f}")
         console.print(f"{target}: " + "; ".join(parts))
+        diff = (cmp or {}).get("lgbm_vs_best_baseline")
+        if diff:  # beat / tie / lose, as the report's headline says it
+            interval = "" if diff["low"] is None else f" (95% interval {diff['low']:+.3f} to {diff['high']:+.3f})"
+            console.print(
+                f"  {target}: LightGBM {VERBS[diff['verdict']]} the best baseline, {cmp['best_baseline']}: "
+                f"ROC AUC {diff['auc_diff']:+.3f}{interval}; kept model: {cmp['kept_model']}",
+                highlight=False,
+            )
+
+
+VERBS = {"beat": "beats", "tie": "ties with", "lose": "loses to"}
 
 
 @app.command("promote")
