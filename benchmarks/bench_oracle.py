@@ -84,9 +84,7 @@ def test_rows(cfg: Config, folder: Path) -> tuple[pd.DataFrame, str]:
     )
     t = cfg.train
     try:
-        split = make_split(
-            labelled, cfg.features.horizon_days, t.valid_dates, t.test_dates, t.snapshot_test_share, cfg.seed
-        )
+        split = make_split(labelled, cfg.features.horizon_days, t.valid_dates, t.test_dates, t.customer_holdout_share)
         dates, how = split.dates["test"], split.strategy
     except ConfigError as exc:  # a short export: the split needs more dates than there are (issue #16)
         dates = sorted({pd.Timestamp(d).date() for d in labelled["as_of"]})[-t.test_dates :]

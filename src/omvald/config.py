@@ -209,6 +209,17 @@ class LGBMParams:
 
 
 @dataclass(frozen=True)
+class SearchConfig:
+    """The budgeted LightGBM search on the validation window (omvald.model.search)."""
+
+    n_trials: int = 0  # per target; the first trial is the fixed settings; 0 = the fixed settings, no search
+    # no trial starts after this long: a safety cap (the search is deterministic when n_trials ends it first)
+    timeout_seconds: float = 300.0
+    max_trees: int = 400  # tree cap of a searched trial (early stopping on the validation window picks the number)
+    max_rows: int = 50_000  # training rows a trial fits on (whole customers by stable hash); 0 = every row
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     valid_dates: int = 2
     test_dates: int = 3
@@ -222,6 +233,9 @@ class TrainConfig:
     # Refit the scoring model on every labelled date with the evaluated fit's settings (omvald.model.refit).
     refit: bool = True
     refit_calibration_folds: int = 3
+    search: SearchConfig = SearchConfig()
+    # Which model scores: best (LightGBM, the logistic regression or their blend, judged on validation) or one of them.
+    keep: str = "best"
     churn: LGBMParams = LGBMParams()
     phase_out: LGBMParams = LGBMParams()
 
@@ -230,6 +244,8 @@ class TrainConfig:
 class EvaluateConfig:
     top_fraction: float = 0.1
     calibration_bins: int = 10
+    # bootstrap draws of the paired test-window AUC differences against the baselines (omvald.model.compare)
+    comparison_draws: int = 200
 
 
 @dataclass(frozen=True)

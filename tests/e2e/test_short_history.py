@@ -21,7 +21,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_own_data import _run, _set_params
+from test_own_data import (
+    _run,
+    _set_params,
+    assert_the_classical_baselines_match_the_feature_families,
+    assert_the_kept_model_is_no_worse_than_the_logistic_regression,
+)
 
 from fixtures.businesses import write_non_contractual, write_snapshot
 from omvald.model.evaluate import finite
@@ -81,6 +86,9 @@ def test_nine_months_of_purchases_train_evaluate_and_score_everyone(horizon_days
 
     page = (project / "reports" / "report.html").read_text()
     assert ("Not an out-of-time test" in page) is (not out_of_time)
+    assert_the_kept_model_is_no_worse_than_the_logistic_regression(project)
+    meta = json.loads((project / "data" / "features" / "meta.json").read_text())
+    assert_the_classical_baselines_match_the_feature_families(project, meta)
 
 
 # --------------------------------------------------------------------------- horizons shorter than a month

@@ -25,7 +25,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("refit")
     frame = make_feature_frame(n_customers=500, n_dates=12, seed=3)
     features = write_features(root / "features", frame)
-    cfg = small_config()
+    cfg = small_config(keep="lgbm")  # the LightGBM refit; a kept regression or blend: test_kept_model.py
     run_train(cfg, features, root / "models")
     result = run_evaluate(cfg, features, root / "models", root / "metrics", root / "plots")
     split = Split.from_json(json.loads((root / "models" / "split.json").read_text()))
@@ -100,7 +100,7 @@ def test_refit_calibration_groups_a_customers_dates_in_one_fold():
 def test_with_refit_off_the_scoring_model_is_the_evaluated_fit(tmp_path: Path):
     frame = make_feature_frame(n_customers=300, n_dates=8, seed=4)
     features = write_features(tmp_path / "features", frame)
-    cfg = small_config(refit=False)
+    cfg = small_config(refit=False, keep="lgbm")
     run_train(cfg, features, tmp_path / "models")
     scoring = joblib.load(tmp_path / "models" / "churn.joblib")
     holdout = joblib.load(tmp_path / "models" / "churn.holdout.joblib")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import joblib
@@ -29,7 +30,9 @@ def pipeline(tmp_path_factory):
         artifact_location=str(root / "artifacts"),
         tags={"git_commit": "0123abc", "dvc_exp_name": "exp-test"},
     )
-    cfg = small_config()
+    # a tiny search (its trials are child runs); LightGBM kept, so promotion compares LightGBM fits (the fake
+    # business is linear in its features: left free, the train stage keeps the logistic regression)
+    cfg = small_config(search={"n_trials": 2, "max_trees": 40}, keep="lgbm")
     trained = run_train(cfg, features, root / "models", tracking=ctx)
     run_evaluate(cfg, features, root / "models", root / "metrics", root / "plots")
     return {"root": root, "frame": frame, "features": features, "ctx": ctx, "cfg": cfg, "run": trained["run"]}
@@ -56,6 +59,38 @@ def test_child_run_holds_params_tags_dataset_and_evaluation_metrics(pipeline):
     auc = run.data.metrics["test.models.lgbm.overall.roc_auc"]
     assert 0.5 < auc <= 1.0
     assert "test.models.heuristic.tenure.lt12.n_rows" in run.data.metrics
+
+
+def test_the_verdict_against_the_baselines_is_in_the_run_as_numbers_and_tags(pipeline):
+    metrics = json.loads((pipeline["root"] / "metrics" / "churn.json").read_text())["comparison"]
+    run = _client(pipeline).get_run(pipeline["run"]["runs"]["churn"])
+    diff = metrics["versus"]["lgbm"]["logistic"]
+    assert run.data.metrics["test.comparison.versus.lgbm.logistic.auc_diff"] == pytest.approx(diff["auc_diff"])
+    assert run.data.metrics["test.comparison.versus.lgbm.logistic.low"] == pytest.approx(diff["low"])
+    outcome = run.data.metrics["test.comparison.versus.lgbm.logistic.outcome"]
+    assert outcome == {"beat": 1, "tie": 0, "lose": -1}[diff["verdict"]]
+    assert run.data.tags["best_baseline"] == metrics["best_baseline"]
+    assert run.data.tags["lgbm_vs_best_baseline"] == metrics["lgbm_vs_best_baseline"]["verdict"]
+
+
+def test_each_search_trial_is_a_child_run_of_its_models_run_and_the_kept_model_is_tagged(pipeline):
+    client = _client(pipeline)
+    info = pipeline["run"]
+    for target in ("churn", "phase_out"):
+        parent = info["runs"][target]
+        trials = client.search_runs(
+            [client.get_run(parent).info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'"
+        )
+        by_number = {int(r.data.tags["search_trial"]): r for r in trials}
+        assert sorted(by_number) == [0, 1]
+        fixed = by_number[0]
+        assert fixed.data.tags["fixed_settings"] == "true" and fixed.data.params["n_estimators"] == "60"
+        assert by_number[1].data.params["n_estimators"] == "40"  # a searched trial: the search's tree cap
+        assert all(0.5 < r.data.metrics["valid_roc_auc"] <= 1 and r.info.status == "FINISHED" for r in trials)
+        run = client.get_run(parent)
+        assert run.data.tags["kept_model"] == "lgbm" and "train.keep = lgbm" in run.data.params["kept.reason"]
+        assert run.data.params["kept_model"] == run.data.tags["kept_model"] and run.data.params["search.trials"] == "2"
+        assert {"valid.lgbm.roc_auc", "valid.logistic.roc_auc", "valid.blend.roc_auc"} <= set(run.data.metrics)
 
 
 def test_evaluation_files_are_logged_as_artifacts_of_each_child_run(pipeline):
@@ -101,7 +136,7 @@ def test_promotion_first_wins_worse_is_refused_force_overrides_better_wins(pipel
     assert first.promoted and "no champion yet" in first.reason
     good = first.candidate_version
 
-    weak = small_config(churn={"n_estimators": 1, "num_leaves": 2, "min_child_samples": 20})
+    weak = small_config(churn={"n_estimators": 1, "num_leaves": 2, "min_child_samples": 20}, keep="lgbm")
     run_train(weak, pipeline["features"], root / "models_weak", tracking=ctx)
     (refused,) = run_promote(pipeline["features"], models, uri, targets=("churn",))
     assert not refused.promoted and "does not beat champion" in refused.reason

@@ -158,12 +158,98 @@ def test_report_references_nothing_on_the_network():
 
 def test_headline_shows_model_and_baselines_with_their_numbers():
     page = render_report(_inputs())
-    assert "ROC AUC 0.810 (best baseline, logistic: 0.740)" in page
+    assert "the kept model, LightGBM, ranks with ROC AUC 0.810 (best baseline, logistic: 0.740)" in page
     headline = page[page.index("id='headline'") : page.index("id='charts'")]
     assert headline.count("<td>lgbm</td>") == 6  # overall, active, passive x churn, phase-out (combined score)
     assert headline.count("<td>heuristic</td>") == 6
     assert "<td>passive</td>" in headline and "32.0%" in headline
     assert "did not churn: ROC AUC 0.700" in headline
+
+
+def _diff(auc_diff: float, low: float | None, high: float | None, verdict: str) -> dict:
+    return {"auc_diff": auc_diff, "low": low, "high": high, "verdict": verdict}
+
+
+def _comparison(kept: str, best: str, auc: dict, versus: dict) -> dict:
+    """A metrics file's ``comparison`` block (omvald.model.compare.comparison), written out."""
+    return {
+        "kept_model": kept,
+        "kept_roc_auc": auc[kept],
+        "lgbm_roc_auc": auc["lgbm"],
+        "best_baseline": best,
+        "best_baseline_roc_auc": auc[best],
+        "lgbm_vs_best_baseline": versus["lgbm"][best],
+        "kept_vs_best_baseline": versus.get(kept, {}).get(best),
+        "versus": versus,
+        "interval": {"level": 0.95, "draws": 200},
+    }
+
+
+def test_headline_names_the_kept_model_and_says_beat_tie_or_lose_with_the_interval():
+    auc = {"lgbm": 0.70, "blend": 0.72, "logistic": 0.69, "bgnbd": 0.71}
+    versus = {
+        "lgbm": {"logistic": _diff(0.01, -0.004, 0.024, "tie"), "bgnbd": _diff(-0.01, -0.025, 0.005, "tie")},
+        "blend": {"logistic": _diff(0.03, 0.012, 0.048, "beat"), "bgnbd": _diff(0.01, 0.002, 0.018, "beat")},
+    }
+    models = {name: _sliced(a) for name, a in auc.items()}
+    churn = {"split_strategy": "time", "n_rows": 1000, "models": models, "kept_model": "blend",
+             "comparison": _comparison("blend", "bgnbd", auc, versus),
+             "baselines_unavailable": {"rfm_logistic": "no feature(s) purchases_365d"}}  # fmt: skip
+    beaten = {"lgbm": 0.90, "logistic": 0.88}
+    lost = {"lgbm": {"logistic": _diff(-0.02, -0.03, -0.01, "lose")}}
+    phase_out = {"split_strategy": "time", "kept_model": "lgbm", "comparison": _comparison("lgbm", "logistic", beaten, lost),
+                 "combined": {"models": {n: _sliced(a) for n, a in beaten.items()}},
+                 "if_stays": {"models": {"lgbm": _sliced(0.85)}}}  # fmt: skip
+    targets = {
+        t: TargetResults(t, metrics_table(raw), _curves(), raw)
+        for t, raw in (("churn", churn), ("phase_out", phase_out))
+    }
+    kept = {"churn": {"kept": "blend", "valid_auc": {"lgbm": 0.69, "logistic": 0.68, "blend": 0.7}}}
+    page = render_report(_inputs(targets=targets, split={"strategy": "time", "windows": [], "kept": kept}))
+    headline = page.split("id='headline'")[1].split("</section>")[0]
+    assert (
+        "<b>Churn</b>: the kept model, the blend of LightGBM and the logistic regression, ranks with ROC AUC 0.720 "
+        "(best baseline, BG/NBD probability of no purchase: 0.710)" in headline
+    )
+    assert (
+        "<b>LightGBM ties with the best baseline</b>, BG/NBD probability of no purchase, on the test window: ROC AUC "
+        "difference -0.010 (95% interval -0.025 to +0.005) on the same test rows." in headline
+    )
+    assert "<b>The kept model (blend) beats the best baseline</b>, BG/NBD probability of no purchase" in headline
+    assert "difference +0.010 (95% interval +0.002 to +0.018)" in headline
+    assert "<b>LightGBM loses to the best baseline</b>, the logistic regression" in headline  # phase-out
+    assert "<tr class='main'><td>blend</td><td>overall</td>" in headline  # the kept model leads the table
+    assert (
+        "lgbm against each baseline (ROC AUC difference on the same test rows): logistic +0.010 (95% interval "
+        "-0.004 to +0.024): tie; bgnbd -0.010 (95% interval -0.025 to +0.005): tie." in headline
+    )
+    assert (
+        "Kept model: <b>blend</b>, chosen on the validation window (ROC AUC lgbm 0.690, logistic 0.680, blend 0.700)"
+        in headline
+    )
+    assert "No RFM logistic regression baseline (rfm_logistic): no feature(s) purchases_365d." in headline
+
+
+def test_a_kept_logistic_regression_that_is_the_best_baseline_is_said_to_be_it():
+    auc = {"lgbm": 0.70, "logistic": 0.74}
+    versus = {"lgbm": {"logistic": _diff(-0.04, -0.06, -0.02, "lose")}, "logistic": {}}
+    churn = {"split_strategy": "time", "models": {n: _sliced(a) for n, a in auc.items()}, "kept_model": "logistic",
+             "comparison": _comparison("logistic", "logistic", auc, versus)}  # fmt: skip
+    targets = {**_inputs().targets, "churn": TargetResults("churn", metrics_table(churn), _curves(), churn)}
+    headline = render_report(_inputs(targets=targets)).split("id='headline'")[1].split("</section>")[0]
+    assert "the kept model, the logistic regression, ranks with ROC AUC 0.740" in headline
+    assert "<b>LightGBM loses to the best baseline</b>, the logistic regression, on the test window" in headline
+    assert "The kept model is that baseline itself: it did best on the validation window." in headline
+
+
+def test_without_bootstrap_draws_the_difference_is_given_without_an_interval():
+    auc = {"lgbm": 0.80, "logistic": 0.74}
+    versus = {"lgbm": {"logistic": _diff(0.06, None, None, "tie")}}
+    churn = {"split_strategy": "time", "models": {n: _sliced(a) for n, a in auc.items()}, "kept_model": "lgbm",
+             "comparison": _comparison("lgbm", "logistic", auc, versus)}  # fmt: skip
+    targets = {**_inputs().targets, "churn": TargetResults("churn", metrics_table(churn), _curves(), churn)}
+    headline = render_report(_inputs(targets=targets)).split("id='headline'")[1].split("</section>")[0]
+    assert "difference +0.060 (no interval: evaluate.comparison_draws is 0)" in headline
 
 
 def test_personal_values_in_free_form_inputs_never_reach_the_page():

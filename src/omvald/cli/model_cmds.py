@@ -46,12 +46,23 @@ def train(
     console.print(f"  split step '{split['split_step']}': {split['split_description']}", highlight=False)
     for note in split["notes"]:
         console.print(f"  [yellow]{note}[/]", markup=True, highlight=False)
+    for target, choice in result["kept"].items():
+        search = result["search"][target]
+        searched = (
+            f"LightGBM search: {search['trials']} trials (best: trial {search['best_trial']}"
+            + (", the fixed settings" if search["best_is_fixed"] else "")
+            + f"; stopped by {search['stopped_by']}); "
+            if search["trials"]
+            else "LightGBM with the fixed settings (train.search.n_trials = 0); "
+        )
+        console.print(f"  {target}: {searched}kept [bold]{choice['kept']}[/]: {choice['reason']}", highlight=False)
     for target, fits in result["fits"].items():
         scoring = fits["scoring"]
         if scoring["refit"]:
+            trees = f"{scoring['n_trees']} trees, " if scoring["n_trees"] else ""
             console.print(
-                f"  {target}: scoring model refit on all {len(scoring['as_of_dates'])} labelled as-of dates "
-                f"({scoring['n_rows']} rows, test window included; {scoring['n_trees']} trees, "
+                f"  {target}: scoring model ({scoring['model']}) refit on all {len(scoring['as_of_dates'])} labelled "
+                f"as-of dates ({scoring['n_rows']} rows, test window included; {trees}"
                 f"{scoring['calibration']} calibration); metrics come from the holdout fit",
                 highlight=False,
             )
@@ -89,15 +100,26 @@ def evaluate(
         )
     if result["phase_out"].get("skipped"):
         console.print(f"phase_out: skipped ({result['phase_out']['reason']})", highlight=False)
-    blocks = [("churn", result["churn"])]
+    blocks = [("churn", result["churn"], result["churn"].get("comparison"))]
     if not result["phase_out"].get("skipped"):
-        blocks.append(("phase_out", result["phase_out"]["combined"]))
-    for target, block in blocks:
+        blocks.append(("phase_out", result["phase_out"]["combined"], result["phase_out"].get("comparison")))
+    for target, block, cmp in blocks:
         parts = []
         for name, res in block["models"].items():
             o = res["overall"]
             parts.append(f"{name} AUC {o.get('roc_auc', float('nan')):.3f} ECE {o['ece']:.3f}")
         console.print(f"{target}: " + "; ".join(parts))
+        diff = (cmp or {}).get("lgbm_vs_best_baseline")
+        if diff:  # beat / tie / lose, as the report's headline says it
+            interval = "" if diff["low"] is None else f" (95% interval {diff['low']:+.3f} to {diff['high']:+.3f})"
+            console.print(
+                f"  {target}: LightGBM {VERBS[diff['verdict']]} the best baseline, {cmp['best_baseline']}: "
+                f"ROC AUC {diff['auc_diff']:+.3f}{interval}; kept model: {cmp['kept_model']}",
+                highlight=False,
+            )
+
+
+VERBS = {"beat": "beats", "tie": "ties with", "lose": "loses to"}
 
 
 @app.command("promote")

@@ -29,6 +29,8 @@ TARGETS = ("churn", "phase_out")
 LABELS = ("churn", "phase_out", "next_revenue")
 TARGETS_FILE = "targets.json"
 HOLDOUT, SCORING = "holdout", "scoring"
+# Every model name metrics can hold, in the order tables and plots list them (the kept model goes first).
+MODEL_ORDER = ("lgbm", "logistic", "blend", "bgnbd", "rfm_logistic", "heuristic")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +160,30 @@ def skipped_targets(models_dir: Path) -> dict[str, str]:
     return dict(read_json(info_path).get("skipped", {})) if info_path.exists() else {}
 
 
+def kept_models(models_dir: Path) -> dict[str, str]:
+    """``{target: kept model name}`` (``lgbm``, ``logistic`` or ``blend``); ``lgbm`` for models trained before the choice."""
+    info_path = Path(models_dir) / TARGETS_FILE
+    kept = read_json(info_path).get("kept", {}) if info_path.exists() else {}
+    return {t: kept.get(t, {}).get("kept", "lgbm") for t in trained_targets(models_dir)}
+
+
+def unavailable_baselines(models_dir: Path) -> dict[str, dict[str, str]]:
+    """``{target: {baseline: why it is absent}}`` as the train stage recorded it (empty for older models)."""
+    info_path = Path(models_dir) / TARGETS_FILE
+    return dict(read_json(info_path).get("baselines_unavailable", {})) if info_path.exists() else {}
+
+
+def ordered(names: Any, first: str | None = None) -> list[str]:
+    """``names`` in :data:`MODEL_ORDER` (unknown names after, alphabetically), ``first`` moved to the front."""
+    names = list(names)
+    rank = {name: i for i, name in enumerate(MODEL_ORDER)}
+    out = sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
+    if first in out:
+        out.remove(first)
+        out.insert(0, first)
+    return out
+
+
 def model_path(models_dir: Path, target: str, fit: str = SCORING) -> Path:
     """``<target>.joblib`` (the scoring model) or ``<target>.holdout.joblib`` (the evaluated fit)."""
     return Path(models_dir) / (f"{target}.joblib" if fit == SCORING else f"{target}.{fit}.joblib")
@@ -188,16 +214,24 @@ def load_model_file(path: Path, estimator: bool = True) -> Any:
 
 
 def load_evaluation_models(models_dir: Path) -> dict[str, dict[str, Any]]:
-    """``{target: {"lgbm": ..., "logistic": ..., "heuristic": ...}}`` from ``models/``, for the trained targets.
+    """``{target: {name: model}}`` from ``models/`` for the trained targets, kept model first.
 
-    ``lgbm`` is the holdout fit (the one that did not see the test window).
+    Names: the kept model's (``lgbm``, ``logistic`` or ``blend``: its
+    holdout fit, the one that did not see the test window) and every other
+    candidate and baseline the train stage fitted (``baselines.joblib``),
+    in :data:`MODEL_ORDER`.
     """
     models_dir = Path(models_dir)
     targets = trained_targets(models_dir)
-    lgbm = {t: model_path(models_dir, t, HOLDOUT) for t in targets}
-    paths = [*lgbm.values(), models_dir / "baselines.joblib", models_dir / "split.json"]
+    holdout = {t: model_path(models_dir, t, HOLDOUT) for t in targets}
+    paths = [*holdout.values(), models_dir / "baselines.joblib", models_dir / "split.json"]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise ModelError(f"missing model file(s) {', '.join(missing)}; run `omvald train` first.")
     baselines = load_model_file(models_dir / "baselines.joblib", estimator=False)
-    return {t: {"lgbm": load_model_file(lgbm[t]), **baselines[t]} for t in targets}
+    kept = kept_models(models_dir)
+    out = {}
+    for t in targets:
+        models = {kept[t]: load_model_file(holdout[t]), **baselines[t]}
+        out[t] = {name: models[name] for name in ordered(models, first=kept[t])}
+    return out

@@ -1,11 +1,19 @@
-"""Two baselines of the same shape as :class:`~omvald.model.estimators.LGBMChurnModel`.
+"""Baselines of the same shape as :class:`~omvald.model.estimators.LGBMChurnModel`.
 
 The LightGBM model has to earn its complexity: it is reported next to a
 regularised logistic regression on the same features and next to the
 rule a retention team would write by hand (short tenure, a recent price
-rise, little recent activity). Both take ``fit(X, y, X_valid, y_valid)`` and
-return calibrated ``predict_proba``, so evaluation and logging treat all
-three alike.
+rise, little recent activity). A business without contracts also gets the
+answers its analysts already know (issue #16): the BG/NBD model's
+probability of no purchase in the horizon, as is (``bgnbd``), and a
+logistic regression on recency, frequency and monetary value
+(``rfm_logistic``). All take ``fit(X, y, X_valid, y_valid)`` and return
+calibrated ``predict_proba``, so evaluation and logging treat them alike;
+:func:`baseline_models` says which apply, and why the others do not.
+
+The logistic regression can also be the kept model (:mod:`omvald.model.kept`):
+it then offers what scoring and explain call, ``predict_contributions``
+(exact linear terms) and ``for_refit``.
 """
 
 from __future__ import annotations
@@ -16,13 +24,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from omvald.errors import ModelError
 from omvald.model.estimators import Calibrator, categorical_columns
 
 MISSING_LEVEL = "__missing__"
@@ -54,9 +64,54 @@ class LogisticBaseline(ClassifierMixin, BaseEstimator):
             ]
         )
         self.pipeline_: Pipeline = make_pipeline(pre, LogisticRegression(C=self.C, max_iter=self.max_iter))
-        self.pipeline_.fit(self._prepare(X), np.asarray(y, dtype=int))
+        prepared = self._prepare(X)
+        self.pipeline_.fit(prepared, np.asarray(y, dtype=int))
         self.classes_ = np.array([0, 1])
+        # what scoring and explain read from any kept model: no trees, no calibration beyond the fit itself
+        self.n_trees_, self.calibration_method_, self.calibration_losses_ = 0, "none", {}
+        self.column_means_ = self._design(prepared).mean(axis=0)
         return self
+
+    def for_refit(self) -> LogisticBaseline:
+        """An unfitted copy with the same settings (:mod:`omvald.model.refit` fits it on every labelled row)."""
+        return clone(self)
+
+    def _design(self, prepared: pd.DataFrame) -> np.ndarray:
+        """The model's input matrix: standardised numeric columns, then the one-hot columns."""
+        z = self.pipeline_[0].transform(prepared)
+        return np.asarray(z.toarray() if sparse.issparse(z) else z, dtype=float)
+
+    def _column_owners(self) -> list[str]:
+        """The original feature behind each column of :meth:`_design` (one-hot levels map to their feature)."""
+        pre = self.pipeline_[0]
+        numeric = [c for c in self.feature_names_ if c not in self.categorical_names_]
+        owners = list(numeric)
+        if self.categorical_names_:
+            encoder = pre.named_transformers_["cat"]
+            infrequent = getattr(encoder, "infrequent_categories_", [None] * len(self.categorical_names_))
+            for name, levels, rare in zip(self.categorical_names_, encoder.categories_, infrequent, strict=True):
+                # infrequent levels share one output column
+                owners += [name] * (len(levels) - (len(rare) - 1 if rare is not None else 0))
+        return owners
+
+    def predict_contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Exact log-odds terms per feature, ``coef x (column - training mean)``, plus ``bias``; rows sum to ``predict_raw``.
+
+        A categorical feature's term is the sum over its one-hot columns.
+        ``bias`` is the score of a row at the training means.
+        """
+        z = self._design(self._prepare(X))
+        lr = self.pipeline_[-1]
+        coef = lr.coef_.ravel()
+        terms = (z - self.column_means_) * coef
+        owners = self._column_owners()
+        if len(owners) != z.shape[1]:  # a scikit-learn change in the one-hot layout must fail loudly, not mislabel
+            raise ModelError(f"logistic contributions: {len(owners)} column owners for {z.shape[1]} columns")
+        out = pd.DataFrame(0.0, index=X.index, columns=[*self.feature_names_, "bias"])
+        for j, owner in enumerate(owners):
+            out[owner] = out[owner].to_numpy() + terms[:, j]
+        out["bias"] = float(lr.intercept_[0] + self.column_means_ @ coef)
+        return out
 
     def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:
         out = X[self.feature_names_].copy()
@@ -64,14 +119,30 @@ class LogisticBaseline(ClassifierMixin, BaseEstimator):
             if col in self.categorical_names_:
                 out[col] = X[col].astype(object).where(X[col].notna(), MISSING_LEVEL).astype(str)
             else:
-                out[col] = pd.to_numeric(X[col], errors="coerce").astype("float64")
+                # Rounded to float32 (7 digits): a feature summed in another order in another bucket can differ
+                # in its last float64 bit, which a tree never sees but a linear score would pass on; the kept
+                # regression must give a customer the same score in whichever bucket they land.
+                values = pd.to_numeric(X[col], errors="coerce").to_numpy(dtype="float64")
+                out[col] = values.astype("float32").astype("float64")
         return out
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
-        return self.pipeline_.decision_function(self._prepare(X))
+        """Log-odds, shape ``(n,)``, summed column by column: a row's score never depends on the other rows.
+
+        (A BLAS matrix product may round a row differently with other rows
+        beside it; a kept logistic regression must score a customer to the
+        bit whatever bucket they land in.)
+        """
+        z = self._design(self._prepare(X))
+        lr = self.pipeline_[-1]
+        raw = np.full(len(z), float(lr.intercept_[0]))
+        for j, c in enumerate(lr.coef_.ravel()):
+            raw += z[:, j] * c
+        return raw
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.pipeline_.predict_proba(self._prepare(X))
+        p = 1.0 / (1.0 + np.exp(-self.predict_raw(X)))
+        return np.column_stack([1 - p, p])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)

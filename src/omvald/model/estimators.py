@@ -20,7 +20,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
@@ -218,6 +218,10 @@ class LGBMChurnModel(ClassifierMixin, BaseEstimator):
         self.calibrator_, self.calibration_losses_ = fit_calibrator(raw_scores, np.asarray(y), method, groups)
         self.calibration_method_ = self.calibrator_.method
         return self
+
+    def for_refit(self) -> LGBMChurnModel:
+        """Unfitted, with this fit's tree count and chosen calibration fixed (:mod:`omvald.model.refit`)."""
+        return clone(self).set_params(n_estimators=self.n_trees_, calibration=self.calibration_method_)
 
     def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:
         missing = [c for c in self.feature_names_ if c not in X.columns]

@@ -1,9 +1,24 @@
 """Evaluate stage: score the test window with every model and write metrics, curve data and plots.
 
+The models are the ones the train stage fitted (``models/``): the kept
+model (``kept_model``: LightGBM, the logistic regression or their blend,
+chosen on validation) and every other candidate and baseline, among them,
+for a business without contracts, the BG/NBD probability of no purchase
+(``bgnbd``, churn only) and the RFM logistic regression. A baseline that
+does not apply is absent, with the reason in ``baselines_unavailable``.
+``comparison`` says whether LightGBM and the kept model beat, tie with or
+lose to each baseline on the test window: the ROC AUC difference on the
+same rows with its 95% customer-bootstrap interval (:mod:`omvald.model.compare`);
+the verdict against the best baseline is the sentence the report leads with.
+
 Phase-out is judged twice: the model itself on test rows that did not churn
 (``if_stays``), and the score users see, ``p_phase_out = (1 - p_churn) x
 p_phase_out_if_stays``, on all test rows with churned rows counted as 0
-(``combined``). The phase-out curves in ``plots/`` are of the combined score.
+(``combined``). In ``combined`` each phase-out model is paired with the churn
+model of the same name, the kept phase-out model with the kept churn model
+(as ``omvald score`` pairs them), and a name without a churn model (none
+today) with the kept churn model. The phase-out curves in ``plots/`` are of
+the combined score.
 
 The models scored are the holdout fits (``<target>.holdout.joblib``), which
 never saw the test window; the model ``omvald score`` uses was refit on
@@ -29,16 +44,24 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from omvald.config import Config
-from omvald.errors import ModelError
+from omvald.errors import ConfigError, ModelError
 from omvald.io import read_json, write_json, write_table
 from omvald.model import metrics as m
-from omvald.model.artifacts import HOLDOUT, labelled_rows, load_evaluation_models, load_features, skipped_targets
+from omvald.model.artifacts import (
+    HOLDOUT,
+    kept_models,
+    labelled_rows,
+    load_evaluation_models,
+    load_features,
+    skipped_targets,
+    unavailable_baselines,
+)
+from omvald.model.compare import comparison
 from omvald.model.feature_rows import FeatureRows
 from omvald.model.split import Split
 
 log = logging.getLogger(__name__)
 
-MODEL_NAMES = ("lgbm", "logistic", "heuristic")
 CURVES = {
     "roc": (m.roc_points, "fpr", "tpr", "false positive rate", "true positive rate"),
     "pr": (m.pr_points, "recall", "precision", "recall", "precision"),
@@ -62,41 +85,70 @@ CURVES = {
 KEY_COLUMNS = ["customer_id", "as_of", "segment", "tenure_months", "churn", "phase_out"]
 
 
-def score_test(frame: pd.DataFrame, features: list[str], models: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def score_test(
+    frame: pd.DataFrame, features: list[str], models: dict[str, dict[str, Any]], kept: dict[str, str] | None = None
+) -> pd.DataFrame:
     """Test rows with ``p_churn__<model>``, ``p_phase_out_if_stays__<model>`` and ``p_phase_out__<model>`` columns.
 
-    The phase-out columns are left out when ``models`` has no phase-out model.
+    ``models``: ``{target: {name: model}}``; ``kept``: ``{target: name}``
+    (default: each target's first model). The phase-out columns are left
+    out when ``models`` has no phase-out model; their pairing with a churn
+    model is the module docstring's.
     """
+    kept = kept or {t: next(iter(m)) for t, m in models.items()}
     out = frame[KEY_COLUMNS].copy()
     X = frame[features]
-    for name in MODEL_NAMES:
-        p_churn = models["churn"][name].predict_proba(X)[:, 1]
-        out[f"p_churn__{name}"] = p_churn
-        if "phase_out" in models:
-            p_stay = models["phase_out"][name].predict_proba(X)[:, 1]
-            out[f"p_phase_out_if_stays__{name}"] = p_stay
-            out[f"p_phase_out__{name}"] = (1 - p_churn) * p_stay
+    churn = models["churn"]
+    for name, model in churn.items():
+        out[f"p_churn__{name}"] = model.predict_proba(X)[:, 1]
+    for name, model in models.get("phase_out", {}).items():
+        partner = name if name in churn and name != kept.get("phase_out") else kept["churn"]
+        p_stay = model.predict_proba(X)[:, 1]
+        out[f"p_phase_out_if_stays__{name}"] = p_stay
+        out[f"p_phase_out__{name}"] = (1 - out[f"p_churn__{partner}"]) * p_stay
     return out
 
 
-def score_test_rows(rows: FeatureRows, features: list[str], models: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def score_test_rows(
+    rows: FeatureRows, features: list[str], models: dict[str, dict[str, Any]], kept: dict[str, str] | None = None
+) -> pd.DataFrame:
     """:func:`score_test` of the test window read batch by batch (only the scores and keys are kept)."""
-    parts = [score_test(batch, features, models) for batch in rows.batches()]
+    parts = [score_test(batch, features, models, kept) for batch in rows.batches()]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def model_names(scored: pd.DataFrame, column: str) -> list[str]:
+    """The models scored in ``scored`` for ``column`` (``p_churn`` or ``p_phase_out``), in column order."""
+    prefix = f"{column}__"
+    return [c[len(prefix) :] for c in scored.columns if c.startswith(prefix)]
+
+
 def evaluate_scores(
-    scored: pd.DataFrame, strategy: str, bins: int, top_fraction: float, phase_out_skipped: str | None = None
+    scored: pd.DataFrame,
+    strategy: str,
+    bins: int,
+    top_fraction: float,
+    phase_out_skipped: str | None = None,
+    kept: dict[str, str] | None = None,
+    draws: int = 200,
+    seed: int = 0,
 ) -> tuple[dict, dict, dict[str, pd.DataFrame]]:
     """Metrics dicts for churn and phase-out plus long-format curve frames keyed ``<curve>_<target>``.
 
-    With ``phase_out_skipped`` (the reason), the phase-out dict is
+    Every model scored in ``scored`` (:func:`score_test`) is measured, in
+    its column order. ``kept`` (``{target: name}``, default the first
+    model) fills ``kept_model`` and ``comparison`` (:func:`omvald.model.compare.comparison`:
+    beat / tie / lose against the baselines, ``draws`` bootstrap draws seeded
+    by ``seed``). With
+    ``phase_out_skipped`` (the reason), the phase-out dict is
     ``{"split_strategy", "skipped": True, "reason"}`` and its curve frames are empty.
     """
+    names = {"churn": model_names(scored, "p_churn"), "phase_out": model_names(scored, "p_phase_out")}
+    kept = {t: (kept or {}).get(t) or (n[0] if n else None) for t, n in names.items()}
     stays = scored["phase_out"].notna() & (scored["churn"] == 0)
     po_label = scored["phase_out"].fillna(0).where(scored["churn"] == 0, 0)
 
-    def block(rows: pd.Series, label: pd.Series, column: str) -> dict[str, Any]:
+    def block(rows: pd.Series, label: pd.Series, column: str, target: str) -> dict[str, Any]:
         sub = scored.loc[rows]
         y = label.loc[rows]
         return {
@@ -106,16 +158,25 @@ def evaluate_scores(
                 name: m.sliced_summary(
                     y, sub[f"{column}__{name}"], sub["segment"], sub["tenure_months"], bins, top_fraction
                 )
-                for name in MODEL_NAMES
+                for name in names[target]
             },
         }
 
     everyone = pd.Series(True, index=scored.index)
-    churn = {"split_strategy": strategy, **block(everyone, scored["churn"], "p_churn")}
+    churn = {"split_strategy": strategy, **block(everyone, scored["churn"], "p_churn", "churn")}
+
+    def compared(rows: pd.Series, label: pd.Series, column: str, target: str, models: dict) -> dict[str, Any]:
+        auc = {name: res["overall"].get("roc_auc") for name, res in models.items()}
+        scores = {name: scored.loc[rows, f"{column}__{name}"].to_numpy() for name in names[target]}
+        customers = scored.loc[rows, "customer_id"].to_numpy()
+        return comparison(label.loc[rows].to_numpy(), scores, customers, auc, kept[target], draws, seed)
+
+    churn["kept_model"] = kept["churn"]
+    churn["comparison"] = compared(everyone, scored["churn"], "p_churn", "churn", churn["models"])
     curves: dict[str, pd.DataFrame] = {}
     for curve, (fn, *_rest) in CURVES.items():
         parts = []
-        for name in MODEL_NAMES:
+        for name in names["churn"]:
             args = (scored["churn"], scored[f"p_churn__{name}"]) + ((bins,) if curve == "calibration" else ())
             parts.append(fn(*args).assign(model=name))
         curves[f"{curve}_churn"] = pd.concat(parts, ignore_index=True)
@@ -124,15 +185,18 @@ def evaluate_scores(
         for curve in CURVES:
             curves[f"{curve}_phase_out"] = curves[f"{curve}_churn"].iloc[0:0]
         return churn, phase_out, curves
+    combined = block(everyone, po_label, "p_phase_out", "phase_out")
     phase_out = {
         "split_strategy": strategy,
         "skipped": False,
-        "if_stays": block(stays, scored["phase_out"], "p_phase_out_if_stays"),
-        "combined": block(everyone, po_label, "p_phase_out"),
+        "if_stays": block(stays, scored["phase_out"], "p_phase_out_if_stays", "phase_out"),
+        "combined": combined,
+        "kept_model": kept["phase_out"],
+        "comparison": compared(everyone, po_label, "p_phase_out", "phase_out", combined["models"]),
     }
     for curve, (fn, *_rest) in CURVES.items():
         parts = []
-        for name in MODEL_NAMES:
+        for name in names["phase_out"]:
             args = (po_label, scored[f"p_phase_out__{name}"]) + ((bins,) if curve == "calibration" else ())
             parts.append(fn(*args).assign(model=name))
         curves[f"{curve}_phase_out"] = pd.concat(parts, ignore_index=True)
@@ -170,6 +234,8 @@ def run_evaluate(
     tracking_uri: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate stage: ``metrics/{churn,phase_out}.json``, ``plots/<curve>_<target>.csv|png``; logged to the train runs."""
+    if cfg.evaluate.comparison_draws < 0:
+        raise ConfigError(f"evaluate.comparison_draws is {cfg.evaluate.comparison_draws}; use 0 (no interval) or more.")
     fs = load_features(Path(features_dir), cfg.train.customer_share)
     models_dir, metrics_dir, plots_dir = Path(models_dir), Path(metrics_dir), Path(plots_dir)
     models = load_evaluation_models(models_dir)
@@ -180,14 +246,26 @@ def run_evaluate(
         raise ModelError(
             f"no feature rows in the test window {split.dates['test']}; features and models/split.json disagree - rerun `omvald train`."
         )
+    kept = kept_models(models_dir)
     columns = list(dict.fromkeys([*KEY_COLUMNS, *fs.features]))
-    scored = score_test_rows(fs.rows(test, columns), fs.features, models)
+    scored = score_test_rows(fs.rows(test, columns), fs.features, models, kept)
     skipped = skipped_targets(models_dir).get("phase_out")
     if skipped is None and "phase_out" not in models:
         skipped = "no phase-out model in models/"
     churn, phase_out, curves = evaluate_scores(
-        scored, split.strategy, cfg.evaluate.calibration_bins, cfg.evaluate.top_fraction, phase_out_skipped=skipped
+        scored,
+        split.strategy,
+        cfg.evaluate.calibration_bins,
+        cfg.evaluate.top_fraction,
+        phase_out_skipped=skipped,
+        kept=kept,
+        draws=cfg.evaluate.comparison_draws,
+        seed=cfg.seed,
     )
+    unavailable = unavailable_baselines(models_dir)
+    churn["baselines_unavailable"] = unavailable.get("churn", {})
+    if not phase_out.get("skipped"):
+        phase_out["baselines_unavailable"] = unavailable.get("phase_out", {})
     about = {
         "split_step": split.step,
         "out_of_time": split.out_of_time,
@@ -231,18 +309,32 @@ def _log(
         if target not in info["runs"]:  # skipped in training: no run; the reason is a tag on the parent
             continue
         metrics = {k: v for k, v in block.items() if k not in ("split_strategy", "split_step", "test_dates", "skipped")}
+        metrics.pop("baselines_unavailable", None)
         tracking.log_to_run(
             info,
             target=target,
             metrics={"test": metrics},
             artifacts=written[target],
             artifact_path="evaluation",
+            tags=verdict_tags(block.get("comparison") or {}),
             tracking_uri=tracking_uri,
         )
-    headline = {"churn": churn["models"]["lgbm"]["overall"]}
+    # the headline is the kept model's: the one `omvald score` uses (refit) and MLflow registers
+    headline = {"churn": churn["models"][churn["kept_model"]]["overall"]}
     if not phase_out.get("skipped"):
-        headline["phase_out"] = phase_out["combined"]["models"]["lgbm"]["overall"]
+        headline["phase_out"] = phase_out["combined"]["models"][phase_out["kept_model"]]["overall"]
     tracking.log_to_run(info, metrics={"test": headline}, tracking_uri=tracking_uri)
+
+
+def verdict_tags(cmp: dict[str, Any]) -> dict[str, str]:
+    """MLflow tags of a comparison: the kept model, the best baseline and beat / tie / lose against it."""
+    tags = {"kept_model": str(cmp.get("kept_model"))} if cmp.get("kept_model") else {}
+    if cmp.get("best_baseline"):
+        tags["best_baseline"] = cmp["best_baseline"]
+        for who in ("lgbm", "kept"):
+            if cmp.get(f"{who}_vs_best_baseline"):
+                tags[f"{who}_vs_best_baseline"] = cmp[f"{who}_vs_best_baseline"]["verdict"]
+    return tags
 
 
 def finite(obj: Any) -> bool:

@@ -15,7 +15,7 @@ hash of ``customer_id`` (a customer's dates stay together), a booster with
 the same settings is fitted without each group and scores it, and the
 calibrator is fitted on those scores and put on the booster fitted on
 everything. Cost: ``folds`` extra fits on ``(folds - 1) / folds`` of the
-rows, none when the holdout fit chose no calibration.
+rows, none when the holdout fit chose no calibration (the logistic regression).
 """
 
 from __future__ import annotations
@@ -26,17 +26,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from omvald.buckets import customer_hash
 from omvald.errors import ConfigError
-from omvald.model.estimators import LGBMChurnModel
 
 log = logging.getLogger(__name__)
-
-
-def refit_settings(holdout: LGBMChurnModel) -> dict[str, Any]:
-    """The holdout fit's hyperparameters with its tree count fixed and its calibration method chosen."""
-    return {**holdout.get_params(), "n_estimators": holdout.n_trees_, "calibration": holdout.calibration_method_}
 
 
 def customer_folds(customer_ids: Sequence[Any], folds: int) -> np.ndarray:
@@ -44,26 +39,27 @@ def customer_folds(customer_ids: Sequence[Any], folds: int) -> np.ndarray:
     return (customer_hash(pd.Series(np.asarray(customer_ids)).astype(str)).to_numpy() % np.uint64(folds)).astype(int)
 
 
-def refit(holdout: LGBMChurnModel, X: pd.DataFrame, y: Any, customer_ids: Sequence[Any], folds: int) -> LGBMChurnModel:
-    """A new model fitted on all of ``X, y`` with :func:`refit_settings`, calibrated on out-of-fold scores.
+def refit(holdout: Any, X: pd.DataFrame, y: Any, customer_ids: Sequence[Any], folds: int) -> Any:
+    """A new model fitted on all of ``X, y`` with ``holdout.for_refit()``, calibrated on out-of-fold scores.
 
     ``customer_ids`` (one per row) group the folds. Raises
     :class:`ConfigError` for ``folds < 2``.
     """
     if folds < 2:
         raise ConfigError(f"train.refit_calibration_folds is {folds}; it must be at least 2.")
-    settings = refit_settings(holdout)
+    template = holdout.for_refit()
+    method = holdout.calibration_method_
     y = np.asarray(y, dtype=int)
-    model = LGBMChurnModel(**settings).fit(X, y)
-    if settings["calibration"] == "none":
+    model = clone(template).fit(X, y)
+    if method == "none":
         return model
     fold = customer_folds(customer_ids, folds)
     out_of_fold = np.zeros(len(X))
     for k in range(folds):
         held = fold == k
         if held.any():
-            part = LGBMChurnModel(**settings).fit(X.loc[~held], y[~held])
+            part = clone(template).fit(X.loc[~held], y[~held])
             out_of_fold[held] = part.predict_raw(X.loc[held])
-    log.info("refit: %d trees on %d rows, %s calibration on %d-fold scores", model.n_trees_, len(X),
-             settings["calibration"], folds)  # fmt: skip
-    return model.calibrate(out_of_fold, y, settings["calibration"])
+    log.info("refit: %s, %d trees on %d rows, %s calibration on %d-fold scores", type(model).__name__,
+             model.n_trees_, len(X), method, folds)  # fmt: skip
+    return model.calibrate(out_of_fold, y, method)

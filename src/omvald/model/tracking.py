@@ -1,7 +1,10 @@
 """MLflow tracking and registry: the only module in omvald that calls ``mlflow``.
 
 One parent run per pipeline execution (the train stage creates it) with a
-child run per model (``churn``, ``phase_out``). Their ids go to
+child run per model (``churn``, ``phase_out``), and under each, one run per
+trial of the LightGBM search (``churn-trial-3``: its settings as params,
+validation AUC, log loss, trees and seconds as metrics; three MLflow calls a
+trial, so a search stays cheap with the SQLite store). Their ids go to
 ``models/run.json``; evaluate, explain and report reopen the same runs with
 :func:`log_to_run` to add metrics and artifacts, so one run shows the whole
 pipeline. Each model is logged as a pyfunc returning calibrated
@@ -195,6 +198,9 @@ class ModelToLog:
     reference_path: Path | None = None
     params: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    # search trials: {"number", "params": {...}, "metrics": {...}, "tags": {...}}, one child run each
+    trials: tuple[dict[str, Any], ...] = ()
 
 
 def log_training(
@@ -253,8 +259,11 @@ def _log_training(
             ) as child:
                 info["runs"][item.target] = child.info.run_id
                 mlflow.log_params(_params({**params, **item.params}))
+                if item.metrics:
+                    mlflow.log_metrics(flatten_metrics(item.metrics))
                 mlflow.log_input(dataset, context="training")
                 info["models"][item.target] = _log_model(ctx, item)
+                _log_trials(ctx.tracking_uri, experiment_id, child.info.run_id, item)
     return info
 
 
@@ -268,6 +277,27 @@ class _WholeTableDataset(PandasDataset):
     @property
     def profile(self) -> dict[str, int]:
         return {"num_rows": self._shape[0], "num_elements": self._shape[0] * self._shape[1]}
+
+
+def _log_trials(tracking_uri: str, experiment_id: str, parent_id: str, item: ModelToLog) -> None:
+    """One finished child run per search trial under ``parent_id``: create, one batch, terminate."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    client = mlflow_client(tracking_uri)
+    for trial in item.trials:
+        run = client.create_run(
+            experiment_id,
+            run_name=f"{item.target}-trial-{trial['number']}",
+            tags={"mlflow.parentRunId": parent_id, "target": item.target, "search_trial": str(trial["number"])},
+        )
+        stamp = int(run.info.start_time or 0)
+        client.log_batch(
+            run.info.run_id,
+            metrics=[Metric(k, v, stamp, 0) for k, v in flatten_metrics(trial.get("metrics", {})).items()],
+            params=[Param(k, v) for k, v in _params(trial.get("params", {})).items()],
+            tags=[RunTag(k, str(v)) for k, v in trial.get("tags", {}).items()],
+        )
+        client.set_terminated(run.info.run_id)
 
 
 def _log_model(ctx: TrackingContext, item: ModelToLog) -> dict[str, Any]:

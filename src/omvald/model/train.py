@@ -5,7 +5,11 @@ estimators) and saves ``models/`` atomically; when a tracking context is
 given it also creates the MLflow runs and writes their ids to
 ``models/run.json``.
 
-Each trained target has two fits (``models/targets.json`` records both):
+Per target, :func:`omvald.model.candidates.fit_target` fits LightGBM (with
+the budgeted search of ``train.search``), the baselines and the blend, and
+keeps LightGBM, the logistic regression or the blend, judged on validation
+(:mod:`omvald.model.kept`). The kept model has two fits (``models/targets.json``
+records both, and which model was kept, and why):
 
 - ``<target>.holdout.joblib``: fitted on the split's training window and
   early-stopped and calibrated on its validation window. Evaluate and
@@ -23,7 +27,6 @@ no phase-out model file is written. Later stages read them through :mod:`omvald.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 from pathlib import Path
@@ -32,8 +35,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from omvald.config import Config, LGBMParams
-from omvald.errors import ModelError
+from omvald.config import Config
 from omvald.io import atomic_path, staged_files, write_json
 from omvald.model.artifacts import (
     HOLDOUT,
@@ -46,12 +48,11 @@ from omvald.model.artifacts import (
     model_path,
     target_rows,
 )
-from omvald.model.baselines import HeuristicBaseline, LogisticBaseline
+from omvald.model.candidates import TargetFit, check_settings, fit_target
 from omvald.model.estimators import LGBMChurnModel
 from omvald.model.inputs import INPUTS_FILE, model_inputs
 from omvald.model.reference import REFERENCE_FILE
 from omvald.model.refit import refit
-from omvald.model.sample import baseline_rows
 from omvald.model.skips import phase_out_skip_reason
 from omvald.model.split import Split, make_split
 from omvald.model.train_reference import reference_of
@@ -59,65 +60,22 @@ from omvald.model.train_reference import reference_of
 log = logging.getLogger(__name__)
 
 
-def make_models(cfg: Config, target: str, categorical: list[str]) -> dict[str, Any]:
-    """The three estimators fitted per target, keyed by the name used in metrics and plots."""
-    hp: LGBMParams = getattr(cfg.train, target)
-    lgbm = LGBMChurnModel(
-        **dataclasses.asdict(hp), calibration=cfg.train.calibration, categorical_features=categorical, seed=cfg.seed
-    )
-    return {
-        "lgbm": lgbm,
-        "logistic": LogisticBaseline(categorical_features=categorical),
-        "heuristic": HeuristicBaseline(),
-    }
-
-
-def fit_target(cfg: Config, fs: FeatureSet, frame: pd.DataFrame, split: Split, target: str) -> dict[str, Any]:
-    """Fit the LightGBM model and both baselines for one target on the split's train / valid rows.
-
-    LightGBM learns from every row of the windows, read batch by batch from
-    the feature file; the baselines from the rows of a stable sample of
-    customers (:func:`omvald.model.sample.baseline_rows`), held in memory.
-    """
-    rows = target_rows(frame, target)
-    train, valid = frame.loc[rows & split.mask(frame, "train")], frame.loc[rows & split.mask(frame, "valid")]
-    if train[target].nunique() < 2:
-        raise ModelError(
-            f"{target}: the training window has a single class ({len(train)} rows); the model cannot learn."
-        )
-    models = make_models(cfg, target, fs.categorical)
-    sample = baseline_rows(frame, cfg.train.baseline_sample_customers)
-    for name, model in models.items():
-        fit_train, fit_valid = (
-            (train, valid) if name == "lgbm" else (train[sample[train.index]], valid[sample[valid.index]])
-        )
-        log.info("train: %s / %s on %d rows (validation %d)", target, name, len(fit_train), len(fit_valid))
-        features = fs.rows if name == "lgbm" else fs.frame_of
-        model.fit(
-            features(fit_train),
-            fit_train[target].astype(int),
-            features(fit_valid),
-            fit_valid[target].astype(int),
-            valid_groups=fit_valid["customer_id"].astype(str).to_numpy(),
-        )
-    return models
-
-
 def scoring_fit(cfg: Config, fs: FeatureSet, frame: pd.DataFrame, target: str, holdout: Any) -> Any:
     """The model ``omvald score`` uses: ``holdout`` refit on every labelled row of ``target`` (or itself)."""
     if not cfg.train.refit:
         return holdout
     rows = frame.loc[target_rows(frame, target)]
+    # LightGBM reads the rows batch by batch; a kept logistic regression or blend holds them in memory
+    X = fs.rows(rows) if isinstance(holdout, LGBMChurnModel) else fs.frame_of(rows)
     return refit(
-        holdout, fs.rows(rows), rows[target].astype(int), rows["customer_id"].astype(str),
-        cfg.train.refit_calibration_folds,
-    )  # fmt: skip
+        holdout, X, rows[target].astype(int), rows["customer_id"].astype(str), cfg.train.refit_calibration_folds
+    )
 
 
 def fit_records(
-    cfg: Config, frame: pd.DataFrame, split: Split, target: str, pair: dict[str, Any], models_dir: Path
+    cfg: Config, frame: pd.DataFrame, split: Split, target: str, pair: dict[str, Any], models_dir: Path, kept: str
 ) -> dict[str, dict[str, Any]]:
-    """What ``targets.json`` says about both fits: file, trees, calibration, and the rows and dates each learned from."""
+    """What ``targets.json`` says about both fits of the kept model: file, which model, trees, calibration, rows and dates."""
     rows = frame.loc[target_rows(frame, target)]
     train, valid = rows.loc[split.mask(rows, "train")], rows.loc[split.mask(rows, "valid")]
 
@@ -125,6 +83,7 @@ def fit_records(
         model = pair[fit]
         return {
             "file": model_path(models_dir, target, fit).name,
+            "model": kept,
             "n_trees": int(model.n_trees_),
             "calibration": model.calibration_method_,
             "n_rows": len(learned),
@@ -144,9 +103,12 @@ def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any =
     """Train stage: fit the models of every target that has labels and save them in ``models_dir``.
 
     Writes per trained target ``<target>.holdout.joblib`` and
-    ``<target>.joblib`` (module docstring), ``baselines.joblib``,
-    ``split.json``, ``targets.json`` (``{"trained": [...], "skipped":
-    {target: reason}, "fits": {target: {"holdout": ..., "scoring": ...}}}``),
+    ``<target>.joblib`` (module docstring), ``baselines.joblib`` (every
+    other candidate and baseline), ``split.json``, ``targets.json``
+    (``{"trained": [...], "skipped": {target: reason}, "fits": {target:
+    {"holdout": ..., "scoring": ...}}, "kept": {target: choice}, "search":
+    {target: trials and best}, "baselines_unavailable": {target: {name:
+    reason}}}``), ``reference.json`` (drift's training reference),
     ``inputs.json`` (what the exports it scores must hold,
     :mod:`omvald.model.inputs`) and ``run.json``, all together after the
     MLflow logging succeeded (nothing changes in ``models_dir`` otherwise).
@@ -154,6 +116,7 @@ def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any =
     ``tracking`` is a :class:`omvald.model.tracking.TrackingContext` or None
     (no MLflow; ``run.json`` then records that).
     """
+    check_settings(cfg)
     fs = load_features(Path(features_dir), cfg.train.customer_share)
     models_dir = Path(models_dir)
     frame = labelled_rows(fs.frame)
@@ -173,11 +136,11 @@ def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any =
         log.warning("train: phase-out model skipped: %s", reason)
         skipped["phase_out"] = reason
     targets = [t for t in TARGETS if t not in skipped]
-    fitted = {target: fit_target(cfg, fs, frame, split, target) for target in targets}
+    fitted: dict[str, TargetFit] = {target: fit_target(cfg, fs, frame, split, target) for target in targets}
     models = {
-        t: {HOLDOUT: fitted[t]["lgbm"], SCORING: scoring_fit(cfg, fs, frame, t, fitted[t]["lgbm"])} for t in targets
+        t: {HOLDOUT: fitted[t].holdout, SCORING: scoring_fit(cfg, fs, frame, t, fitted[t].holdout)} for t in targets
     }
-    fits = {t: fit_records(cfg, frame, split, t, models[t], models_dir) for t in targets}
+    fits = {t: fit_records(cfg, frame, split, t, models[t], models_dir, fitted[t].kept) for t in targets}
     split_json = split.to_json(frame)
     # Every file, and what MLflow records of them, changes together or not at all: a tracking server
     # that stops answering mid-run leaves the previous models/ (run.json included) as they were.
@@ -185,16 +148,26 @@ def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any =
         for target in models:
             for fit in (HOLDOUT, SCORING):
                 _dump(models[target][fit], model_path(staging, target, fit))
-        _dump({t: {k: m for k, m in fitted[t].items() if k != "lgbm"} for t in targets}, staging / "baselines.joblib")
+        # every other candidate and baseline, evaluated beside the kept model
+        others = {t: {k: m for k, m in fitted[t].models.items() if k != fitted[t].kept} for t in targets}
+        _dump(others, staging / "baselines.joblib")
         write_json(split_json, staging / "split.json")
         write_json(reference_of(cfg, fs, frame, split, models), staging / REFERENCE_FILE)
-        write_json({"trained": targets, "skipped": skipped, "fits": fits}, staging / TARGETS_FILE)
+        targets_json = {
+            "trained": targets,
+            "skipped": skipped,
+            "fits": fits,
+            "kept": {t: fitted[t].choice.record() for t in targets},
+            "search": {t: fitted[t].search.record() for t in targets},
+            "baselines_unavailable": {t: fitted[t].unavailable for t in targets},
+        }
+        write_json(targets_json, staging / TARGETS_FILE)
         write_json(model_inputs(fs.meta, fs.registry, fs.features).as_json(), staging / INPUTS_FILE)
         run_info: dict[str, Any] = {"tracking_uri": None, "runs": {}, "models": {}}
         if tracking is not None:
             from omvald.model.train_tracking import track_training
 
-            run_info = track_training(cfg, fs, frame, split, models, fits, skipped, staging, tracking)
+            run_info = track_training(cfg, fs, frame, split, models, fits, skipped, staging, tracking, fitted)
         run_info["skipped"] = skipped
         write_json(run_info, staging / "run.json")
     for target in skipped:  # never leave an earlier run's model beside a skip note
@@ -206,6 +179,8 @@ def run_train(cfg: Config, features_dir: Path, models_dir: Path, tracking: Any =
         "n_trees": {t: models[t][HOLDOUT].n_trees_ for t in targets},
         "fits": fits,
         "skipped": skipped,
+        "kept": targets_json["kept"],
+        "search": targets_json["search"],
     }
 
 

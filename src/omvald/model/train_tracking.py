@@ -6,7 +6,10 @@ so ``omvald promote`` can compare evaluated fits like with like; so does
 ``inputs.json`` (what the exports it scores must hold), which ``omvald score
 --model-uri`` checks, and its gist is a tag (``inputs.*``) for the MLflow UI. Params say
 how each fit was made (``fit.holdout.*``, ``fit.scoring.*``: rows, customers,
-as-of dates, trees, calibration); tags say how the split was made.
+as-of dates, trees, calibration) and which model was kept (tag and param
+``kept_model``, the blend weight, the search's best settings); metrics
+``valid.<candidate>.roc_auc`` say why. Tags say how the split was made.
+Each search trial is a child run of its target's run.
 """
 
 from __future__ import annotations
@@ -33,8 +36,12 @@ def track_training(
     skipped: dict[str, str],
     models_dir: Path,
     ctx: Any,
+    fitted: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Log the run: the scoring fit of each target is the registered model, its holdout fit an extra artifact."""
+    """Log the run: the scoring fit of each target is the registered model, its holdout fit an extra artifact.
+
+    ``fitted``: the train stage's :class:`omvald.model.candidates.TargetFit` per target (kept model, search trials).
+    """
     from omvald.model import tracking
 
     families = fs.meta.get(
@@ -61,6 +68,8 @@ def track_training(
             for key, value in {**record, "as_of_dates": len(record["as_of_dates"])}.items()
             if key != "file"
         }
+        fit = (fitted or {}).get(target)
+        kept_params, kept_metrics, trials = ({}, {}, ()) if fit is None else _kept_and_trials(fit)
         to_log.append(
             tracking.ModelToLog(
                 target=target,
@@ -76,8 +85,11 @@ def track_training(
                     "model.n_features": len(fs.features),
                     **{f"model.calibration_logloss.{k}": round(v, 6) for k, v in holdout.calibration_losses_.items()},
                     **fit_params,
+                    **kept_params,
                 },
-                tags={"calibration": model.calibration_method_},
+                tags={"calibration": model.calibration_method_, "kept_model": kept_params.get("kept_model", "lgbm")},
+                metrics=kept_metrics,
+                trials=trials,
             )
         )
     inputs = [
@@ -110,3 +122,29 @@ def input_tags(inputs: ModelInputs | None) -> dict[str, str]:
         "inputs.consent": str(inputs.consent).lower(),
         "inputs.columns": ",".join(inputs.columns())[:5000],
     }
+
+
+def _kept_and_trials(fit: Any) -> tuple[dict[str, Any], dict[str, Any], tuple[dict[str, Any], ...]]:
+    """Params and metrics of the kept-model choice and the search, and one record per search trial."""
+    choice, search = fit.choice.record(), fit.search.record()
+    params = {
+        "kept_model": choice["kept"],
+        "kept.reason": choice["reason"],
+        "kept.blend_weight": choice["blend_weight"],
+        "search.trials": search["trials"],
+        "search.stopped_by": search["stopped_by"],
+        "search.best_trial": search["best_trial"],
+        **{f"search.best.{k}": v for k, v in (search["best_params"] or {}).items()},
+    }
+    metrics = {"valid": {name: {"roc_auc": auc} for name, auc in choice["valid_auc"].items()}}
+    trials = tuple(
+        {
+            "number": t.number,
+            "params": t.params,
+            "metrics": {"valid_roc_auc": t.valid_auc, "valid_log_loss": t.valid_log_loss, "n_trees": t.n_trees,
+                        "seconds": t.seconds},
+            "tags": {"fixed_settings": str(t.fixed).lower(), "best": str(t.number == search["best_trial"]).lower()},
+        }
+        for t in fit.search.trials
+    )  # fmt: skip
+    return params, metrics, trials

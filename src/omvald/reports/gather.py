@@ -23,13 +23,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from omvald.errors import ConfigError
+from omvald.model.artifacts import MODEL_ORDER
 
 TARGETS = ("churn", "phase_out")
 TARGET_LABELS = {"churn": "Churn", "phase_out": "Phase-out"}
 CURVES = ("gains", "calibration", "roc", "pr")
 METRIC_KEYS = ("roc_auc", "pr_auc", "brier", "ece", "lift", "capture", "log_loss", "positive_rate", "mean_predicted")
 SLICE_GROUPS = ("segment", "tenure")
-MODEL_ORDER = ("lgbm", "logistic", "heuristic")  # the model, then the baselines it must beat
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,9 @@ def metrics_table(raw: Mapping[str, Any]) -> pd.DataFrame:
     the ``model`` (``lgbm``, ``logistic``), the keys before it (without the
     container ``models``) the ``scope`` (phase-out: ``combined`` = the score
     users see, ``if_stays`` = the model on customers who did not churn).
-    Rows of the primary scope (``""`` or ``combined``) come first, then models in :data:`MODEL_ORDER`.
+    Rows of the primary scope (``""`` or ``combined``) come first; within a scope the kept model
+    (``kept_model``, default LightGBM) first, then the others in
+    :data:`omvald.model.artifacts.MODEL_ORDER` (candidates, then baselines).
     """
     rows: list[dict[str, Any]] = []
 
@@ -140,9 +142,10 @@ def metrics_table(raw: Mapping[str, Any]) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=columns)
     for col in columns[3:]:
         table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
-    # metrics files are written with sorted keys: order explicitly, the LightGBM model first, then the baselines.
+    # metrics files are written with sorted keys: order explicitly, the kept model first, then the others.
     scope_rank = (~table["scope"].isin(["", "combined"])).astype(int)
-    model_rank = table["model"].map({m: i for i, m in enumerate(MODEL_ORDER)}).fillna(len(MODEL_ORDER))
+    order_of = {m: i + 1 for i, m in enumerate(MODEL_ORDER)} | {raw.get("kept_model") or "lgbm": 0}
+    model_rank = table["model"].map(order_of).fillna(len(order_of) + 1)
     order = pd.DataFrame({"s": scope_rank, "m": model_rank}).sort_values(["s", "m"], kind="stable").index
     return table.loc[order].reset_index(drop=True)
 
@@ -248,8 +251,9 @@ def read_split(models_dir: Path) -> dict[str, Any] | None:
     """How train/test were split, from ``models/split.json`` (aggregates only: the customer lists are dropped).
 
     Returns ``{"strategy", "step", "out_of_time", "notes", "horizon_days", "windows": [{window, dates, first,
-    last, rows, customers}], "dropped_dates", "fits"}``; ``fits`` (from ``models/targets.json``) says per
-    target how the evaluated and the scoring model were fitted (trees, calibration, rows, as-of dates).
+    last, rows, customers}], "dropped_dates", "fits", "kept"}``; ``fits`` (from ``models/targets.json``) says per
+    target how the evaluated and the scoring model were fitted (model, trees, calibration, rows, as-of dates),
+    ``kept`` which model was kept and each candidate's validation ROC AUC.
     """
     path = models_dir / "split.json"
     if not path.exists():
@@ -271,7 +275,8 @@ def read_split(models_dir: Path) -> dict[str, Any] | None:
         )
     strategy = raw.get("split_strategy") or raw.get("strategy")
     targets_path = models_dir / "targets.json"
-    fits = json.loads(targets_path.read_text()).get("fits", {}) if targets_path.exists() else {}
+    targets = json.loads(targets_path.read_text()) if targets_path.exists() else {}
+    fits = targets.get("fits", {})
     return {
         "strategy": strategy,
         "step": raw.get("split_step") or ("time" if strategy == "time" else "customer"),
@@ -281,6 +286,7 @@ def read_split(models_dir: Path) -> dict[str, Any] | None:
         "windows": windows,
         "dropped_dates": dict(raw.get("dropped_dates") or {}),
         "fits": {t: {fit: _fit_summary(r) for fit, r in pair.items()} for t, pair in fits.items()},
+        "kept": dict(targets.get("kept") or {}),
     }
 
 

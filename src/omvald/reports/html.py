@@ -43,6 +43,15 @@ SECTIONS = {
     "split": "How the model was tested",
 }
 SCOPE_NOTES = {"if_stays": "Phase-out model alone, on test customers who did not churn"}
+MODEL_LABELS = {
+    "lgbm": "LightGBM",
+    "logistic": "the logistic regression",
+    "blend": "the blend of LightGBM and the logistic regression",
+    "bgnbd": "BG/NBD probability of no purchase",
+    "rfm_logistic": "the RFM logistic regression",
+    "heuristic": "the hand-written rule",
+}
+BASELINE_NOUNS = {"bgnbd": "BG/NBD", "rfm_logistic": "RFM logistic regression"}
 METRIC_LABELS = {
     "roc_auc": "ROC AUC",
     "pr_auc": "PR AUC",
@@ -107,6 +116,7 @@ def _headline(inputs: ReportInputs) -> str:
             parts.append(_skipped(res))
             continue
         parts.append(_metrics_table(_primary(res), slices=("overall", "segment:active", "segment:passive")))
+        parts.append(_kept_note(inputs, target, res))
         for scope, rows in res.metrics[res.metrics["scope"] != _primary(res)["scope"].iloc[0]].groupby(
             "scope", sort=False
         ):
@@ -117,8 +127,12 @@ def _headline(inputs: ReportInputs) -> str:
                     f"PR AUC {_fmt(o.iloc[0]['pr_auc'])} ({_e(o.iloc[0]['model'])}, {_int(o.iloc[0]['n_rows'])} rows).</p>"
                 )
     parts.append(
-        f"<p class='sub'>Measured on {_test_set(inputs)} only; the first, bold row is the LightGBM model, "
-        "the others are the baselines it must beat (a logistic regression and a hand-written rule). ROC/PR AUC: ranking quality (higher is better); "
+        f"<p class='sub'>Measured on {_test_set(inputs)} only; the first, bold row is the kept model (the one that "
+        "scores): LightGBM (lgbm), the logistic regression or their blend, whichever did best on the validation "
+        "window. The others are the other candidates and the baselines the model must beat: the logistic "
+        "regression on every feature, a hand-written rule and, for a business without contracts, the BG/NBD "
+        "probability of no purchase as is (bgnbd) and a logistic regression on recency, frequency and money "
+        "(rfm_logistic). ROC/PR AUC: ranking quality (higher is better); "
         "Brier and ECE: error of the probabilities (lower is better); lift and capture: the 10% of customers with "
         "the highest scores churn at <i>lift</i> times the average rate and hold <i>capture</i> of all cases.</p>"
     )
@@ -145,16 +159,86 @@ def _summary_sentence(inputs: ReportInputs) -> str:
             continue
         main = overall.iloc[0]
         others = overall.iloc[1:]
-        text = f"<b>{TARGET_LABELS.get(target, target)}</b>: the model ranks with ROC AUC {_fmt(main['roc_auc'])}"
-        if not others.empty and others["roc_auc"].notna().any():
+        kept = _label(main["model"])
+        text = f"<b>{TARGET_LABELS.get(target, target)}</b>: the kept model, {kept}, ranks with ROC AUC {_fmt(main['roc_auc'])}"
+        cmp = res.raw.get("comparison") or {}
+        if cmp.get("best_baseline"):
+            text += f" (best baseline, {_label(cmp['best_baseline'])}: {_fmt(cmp['best_baseline_roc_auc'])})"
+        elif not others.empty and others["roc_auc"].notna().any():  # metrics written before the comparison existed
             best = others.loc[others["roc_auc"].idxmax()]
             text += f" (best baseline, {_e(best['model'])}: {_fmt(best['roc_auc'])})"
         text += (
             f"; the 10% highest-risk customers hold {_pct(main['capture'])} of all cases, "
             f"{_fmt(main['lift'], 1)}x the average rate."
         )
+        text += _beats_sentence(cmp)
         sentences.append(f"<li>{text}</li>")
     return f"<ul class='lead'>{''.join(sentences)}</ul>" if sentences else ""
+
+
+def _label(model: Any) -> str:
+    return _e(MODEL_LABELS.get(str(model), str(model)))
+
+
+VERBS = {"beat": "beats", "tie": "ties with", "lose": "loses to"}
+
+
+def _signed(v: Any) -> str:
+    return "–" if _missing(v) else f"{float(v):+.3f}"
+
+
+def _difference(diff: Mapping[str, Any]) -> str:
+    """``+0.012 (95% interval +0.004 to +0.020)``: an AUC difference on the same test rows and its interval."""
+    if diff.get("low") is None:
+        return f"{_signed(diff.get('auc_diff'))} (no interval: evaluate.comparison_draws is 0)"
+    return f"{_signed(diff.get('auc_diff'))} (95% interval {_signed(diff['low'])} to {_signed(diff['high'])})"
+
+
+def _beats_sentence(cmp: Mapping[str, Any]) -> str:
+    """Beat, tie or lose: LightGBM (and a kept model that is not LightGBM) against the best baseline, in plain words."""
+    best = cmp.get("best_baseline")
+    if not best:
+        return ""
+    out = ""
+    for who, name in (("lgbm", "LightGBM"), ("kept", f"The kept model ({_e(cmp.get('kept_model'))})")):
+        diff = cmp.get(f"{who}_vs_best_baseline")
+        if not diff or (who == "kept" and cmp.get("kept_model") == "lgbm"):
+            continue
+        out += (
+            f" <b>{name} {VERBS[diff['verdict']]} the best baseline</b>, {_label(best)}, on the test window: ROC AUC "
+            f"difference {_difference(diff)} on the same test rows."
+        )
+    if cmp.get("kept_model") not in (None, "lgbm") and cmp.get("kept_model") == best:
+        out += " The kept model is that baseline itself: it did best on the validation window."
+    return out
+
+
+def _versus(cmp: Mapping[str, Any]) -> str:
+    """One line per tested model: its ROC AUC difference and verdict against every baseline."""
+    lines = []
+    for model, against in (cmp.get("versus") or {}).items():
+        if against:
+            cells = "; ".join(
+                f"{_e(base)} {_difference(diff)}: {_e(diff['verdict'])}" for base, diff in against.items()
+            )
+            lines.append(f"{_e(model)} against each baseline (ROC AUC difference on the same test rows): {cells}.")
+    return "".join(f"<p class='sub'>{line}</p>" for line in lines)
+
+
+def _kept_note(inputs: ReportInputs, target: str, res: TargetResults) -> str:
+    """Each tested model against each baseline, which model was kept and why (validation ROC AUC), absent baselines and why."""
+    parts = []
+    kept = ((inputs.split or {}).get("kept") or {}).get(target) or {}
+    if kept.get("valid_auc"):
+        aucs = ", ".join(f"{_e(name)} {_fmt(auc)}" for name, auc in kept["valid_auc"].items())
+        parts.append(
+            f"Kept model: <b>{_e(kept.get('kept'))}</b>, chosen on the validation window (ROC AUC {aucs}); "
+            "it is the model that scores (refit on every labelled snapshot when train.refit is on)."
+        )
+    versus = _versus(res.raw.get("comparison") or {})
+    for name, why in (res.raw.get("baselines_unavailable") or {}).items():
+        parts.append(f"No {_e(BASELINE_NOUNS.get(name, name))} baseline ({_e(name)}): {_e(why)}.")
+    return versus + "".join(f"<p class='sub'>{p}</p>" for p in parts)
 
 
 def _charts(inputs: ReportInputs) -> str:
@@ -440,7 +524,7 @@ def _split(inputs: ReportInputs) -> str:
 def _fits(fits: Mapping[str, Any]) -> str:
     """The evaluated fit vs the model that scores: which rows and dates each learned from."""
     rows = [
-        {"model": TARGET_LABELS.get(t, t), "fit": fit, **record}
+        {**record, "target": TARGET_LABELS.get(t, t), "fit": fit}
         for t, pair in fits.items()
         for fit, record in pair.items()
     ]
@@ -449,13 +533,13 @@ def _fits(fits: Mapping[str, Any]) -> str:
     refit = any(pair.get("scoring", {}).get("refit") for pair in fits.values())
     text = (
         "<p class='sub'><b>The model that scores was refit on every labelled snapshot</b>, test included, with "
-        "the evaluated fit's number of trees and calibration method (its calibration fitted on out-of-fold "
+        "the evaluated fit's settings (model, number of trees, blend weight) and calibration method (its calibration fitted on out-of-fold "
         "scores). The metrics above are the evaluated (holdout) fit's, which did not see the test.</p>"
         if refit
         else "<p class='sub'>The model that scores is the evaluated fit (train.refit is off).</p>"
     )
     table = pd.DataFrame(rows)
-    cols = [c for c in ("model", "fit", "n_trees", "calibration", "n_rows", "n_customers", "as_of_dates", "first",
+    cols = [c for c in ("target", "model", "fit", "n_trees", "calibration", "n_rows", "n_customers", "as_of_dates", "first",
                         "last") if c in table]  # fmt: skip
     return text + _table(table[cols], {"n_trees": "int", "n_rows": "int", "n_customers": "int", "as_of_dates": "int"})
 
