@@ -232,5 +232,8 @@ def test_price_change_ranks_in_the_global_top_five_churn_drivers(explained):
 
 def test_price_shock_ranks_in_the_top_five_churn_drivers_of_passive_customers(explained):
     # Passive customers stay put until a price shock (churn_price_shock_passive is the
-    # largest hazard coefficient), so for them the shock must be a headline driver.
-    assert best_price_rank(churn_importance(explained), "rank_passive") <= 5
+    # largest hazard coefficient), so for them the shock must be a headline driver. Ranked per
+    # driver, as the global test above: the searched model of 2026-12-02 spreads the rise over its
+    # correlated columns (best single column 6th among passive customers; the driver 4th, passive
+    # mean |SHAP| 0.117, vs 5th for active customers).
+    assert churn_driver_importance(explained).loc["price_change", "rank_passive"] <= 5

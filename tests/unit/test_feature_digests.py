@@ -45,6 +45,10 @@ BUSINESSES = {
     },
 }
 OUTPUTS = ("training.parquet", "scoring.parquet")
+# The BG/NBD columns come out of scipy's optimizer, whose last bits follow the BLAS kernel OpenBLAS picks
+# for the CPU: the same code gave other bits with OPENBLAS_CORETYPE=Haswell than without it (2026-12-02).
+# Their values are checked against the library's own predictions in tests/unit/test_features_purchases.py.
+OPTIMIZER_COLUMNS = ("btyd_",)
 
 
 def column_digests(table: pd.DataFrame) -> dict[str, str]:
@@ -79,7 +83,11 @@ def test_features_are_bit_for_bit_what_they_were(tmp_path, business):
     got = feature_digests(business, tmp_path)
     for name in OUTPUTS:
         assert list(got[name]) == list(expected[name]), f"{business} {name}: columns differ"
-        changed = [col for col, digest in got[name].items() if expected[name][col] != digest]
+        changed = [
+            col
+            for col, digest in got[name].items()
+            if expected[name][col] != digest and not col.startswith(OPTIMIZER_COLUMNS)
+        ]
         assert not changed, f"{business} {name}: these columns changed: {changed}"
 
 

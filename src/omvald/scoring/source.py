@@ -13,6 +13,7 @@ as :func:`omvald.features.stage.read_bucket` does for the features stage.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import shutil
@@ -81,6 +82,8 @@ def validated_input(cfg: Config, input_dir: Path, as_of: dt.date | None, near: P
     """
     from omvald.data.validate_buckets import validate_folder
 
+    # folders made here for the output are removed again when the input is refused: no partial output
+    made = [p for p in [near.parent, *near.parent.parents] if not p.exists()]
     near.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".omvald-score-", dir=near.parent))
     try:
@@ -89,5 +92,11 @@ def validated_input(cfg: Config, input_dir: Path, as_of: dt.date | None, near: P
         shutil.rmtree(scratch / "buckets", ignore_errors=True)
         paths = {t: interim / f"{t}.parquet" for t in TABLES}
         yield ScoringInput(paths, validated.meta, list(validated.warnings))
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        for folder in made:  # deepest first; only if still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
