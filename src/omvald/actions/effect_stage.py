@@ -27,7 +27,8 @@ import pandas as pd
 
 from omvald.actions.effect import METHOD, measure
 from omvald.config import Config
-from omvald.errors import ConfigError, DataContractError, NotObservableError
+from omvald.data.retention_list import read_retention_list
+from omvald.errors import DataContractError, NotObservableError
 from omvald.features import labels
 from omvald.features.spec import BucketTables
 from omvald.io import check_outputs, read_json, write_json
@@ -51,19 +52,7 @@ class EffectResult:
 def read_list(path: Path) -> pd.DataFrame:
     """A retention list of ``omvald plan`` (CSV or Parquet); a :class:`DataContractError` naming what is wrong."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"--list {path}: file not found; it is the retention list `omvald plan` wrote.")
-    frame = pd.read_csv(path, dtype={"customer_id": "str"}) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    missing = [c for c in LIST_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataContractError(
-            "retention list", ", ".join(missing), "missing (write it with `omvald plan`)", path=str(path)
-        )
-    dates = pd.to_datetime(frame["as_of"]).dt.date.unique()
-    if len(dates) != 1:
-        raise DataContractError(
-            "retention list", "as_of", f"one as-of date expected, found {len(dates)}", dates, str(path)
-        )
+    frame, as_of = read_retention_list(path, "--list", LIST_COLUMNS)
     bad = ~frame["group"].isin(["contact", "control"])
     if bad.any():
         raise DataContractError(
@@ -76,7 +65,7 @@ def read_list(path: Path) -> pd.DataFrame:
         )  # fmt: skip
     if "expected_saved_revenue" not in frame:
         frame["expected_saved_revenue"] = 0.0
-    return frame.assign(customer_id=frame["customer_id"].astype("str"), as_of=dates[0])
+    return frame.assign(customer_id=frame["customer_id"].astype("str"), as_of=as_of)
 
 
 def realized_outcomes(

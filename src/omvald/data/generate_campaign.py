@@ -45,6 +45,7 @@ from omvald.data.generate_customers import Calendar, Customers, customer_ids, cu
 from omvald.data.generate_sim import SimResult, Simulation, _days
 from omvald.data.generate_truth import as_of_windows
 from omvald.data.generate_truth_subscription import probabilities_at
+from omvald.data.retention_list import read_retention_list
 from omvald.errors import ConfigError, DataContractError
 
 OUTAGE_STREAM = 1_000_003  # omvald.data.generate's: the original months' outages
@@ -64,21 +65,9 @@ class CampaignList:
 def read_campaign_list(path: Path) -> CampaignList:
     """A retention list (CSV or Parquet) with :data:`LIST_COLUMNS`; a :class:`DataContractError` otherwise."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"--campaign {path}: file not found; it is the retention list `omvald plan` wrote.")
-    frame = pd.read_csv(path, dtype={"customer_id": "str"}) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    missing = [c for c in LIST_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataContractError(
-            "retention list", ", ".join(missing), "missing (write it with `omvald plan`)", path=str(path)
-        )
-    dates = pd.to_datetime(frame["as_of"]).dt.date.unique()
-    if len(dates) != 1:
-        raise DataContractError(
-            "retention list", "as_of", f"one as-of date expected, found {len(dates)}", dates, str(path)
-        )
+    frame, as_of = read_retention_list(path, "--campaign", LIST_COLUMNS)
     frame = frame[["customer_id", "group", "action", "segment"]].astype("str")
-    return CampaignList(dates[0], frame.drop_duplicates("customer_id").reset_index(drop=True))
+    return CampaignList(as_of, frame.drop_duplicates("customer_id").reset_index(drop=True))
 
 
 def first_campaign_cycle(cfg: GenerateConfig, as_of: dt.date) -> int:
