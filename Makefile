@@ -36,7 +36,7 @@ test: $(STAMP) $(DATES) ## Run the whole test suite (includes training on the de
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-fast: $(STAMP) $(DATES) ## Unit, data and property tests: under a minute, never runs the pipeline
-	$(BIN)/python -m pytest -n 2 tests/unit tests/data tests/property -m "not slow and not pipeline and not spark"
+	$(BIN)/python -m pytest -n 2 tests/unit tests/data tests/property -m "not slow and not pipeline and not spark" --hypothesis-profile=fast
 
 lint: $(STAMP) ## ruff format --check, ruff check and the architecture contracts (import-linter, pyproject.toml)
 	$(BIN)/ruff format --check src tests benchmarks

@@ -15,10 +15,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import settings
 
 from pipeline_run import CAMPAIGN, PIPELINE, run_cli, small_params
 
 PIPELINE_FIXTURES = {"small_pipeline"}
+
+# `make test-fast` passes --hypothesis-profile=fast: every property test draws at most 5 examples there
+# (tests/property_budget.py); `make test` draws each test's own number.
+settings.register_profile("fast", max_examples=5)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

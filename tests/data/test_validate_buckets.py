@@ -14,6 +14,10 @@ examples and whole-column facts have to be merged across buckets and
 batches. The inputs: every bad input of ``tests/data/test_validate.py`` and
 of the ``validate`` cases of ``tests/e2e/test_bad_input.py``, and the small
 synthetic business spoiled in the ways below, in CSV and in Parquet.
+
+Each case on the generated business validates it four ways (seconds), so
+those are marked ``pipeline``: ``make test`` runs them, ``make test-fast``
+only the hand-made bad inputs.
 """
 
 from __future__ import annotations
@@ -106,6 +110,7 @@ def test_every_bad_input_of_the_validate_tests(tmp_path, tables, needles):
 BAD_INPUT_CASES = [c for c in CASES if c.args[:2] == ["validate", "bad"]]
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize("case", BAD_INPUT_CASES, ids=[c.name for c in BAD_INPUT_CASES])
 def test_every_bad_file_of_the_bad_input_tests(tmp_path, case, monkeypatch):
     if case.name == "unclosed-quote":  # a quote open across a CSV block confuses Arrow's chunker in either reader
@@ -295,6 +300,7 @@ CSV_ONLY = {
 }
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize("name", [*SPOILED, *CSV_ONLY])
 def test_spoiled_csv_business(tmp_path, name):
     raw = export(tmp_path / "raw", "csv")
@@ -302,6 +308,7 @@ def test_spoiled_csv_business(tmp_path, name):
     assert_same_as_whole_table(raw, tmp_path)
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize("name", list(SPOILED))
 def test_spoiled_parquet_business(tmp_path, name):
     raw = export(tmp_path / "raw", "parquet")
@@ -309,6 +316,7 @@ def test_spoiled_parquet_business(tmp_path, name):
     assert_same_as_whole_table(raw, tmp_path)
 
 
+@pytest.mark.pipeline
 def test_parquet_types_that_vary_by_bucket(tmp_path):
     """Whole-number floats, integer ids, and integer and boolean attributes with missing values in some buckets."""
     raw = export(tmp_path / "raw", "parquet")
@@ -326,11 +334,13 @@ def test_parquet_types_that_vary_by_bucket(tmp_path):
     assert assert_same_as_whole_table(raw, tmp_path) == "ok"
 
 
+@pytest.mark.pipeline
 def test_scoring_cutoff_with_later_rows(tmp_path):
     raw = export(tmp_path / "raw", "csv")
     assert assert_same_as_whole_table(raw, tmp_path, as_of=dt.date(2024, 3, 31)) == "error"
 
 
+@pytest.mark.pipeline
 def test_given_end_of_data_keeps_later_rows(tmp_path):
     raw = export(tmp_path / "raw", "csv")
     stray_dates(raw)

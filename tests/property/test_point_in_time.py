@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from omvald.config import FeatureConfig
 from omvald.features.build import build_features
 from omvald.features.spec import BucketTables
+from property_budget import examples
 
 START = dt.date(2023, 1, 1)
 T = dt.date(2024, 3, 31)
@@ -103,7 +104,7 @@ def after(rows, cutoff: int):
     return [r for r in rows if r[1] > cutoff]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     invoices=st.lists(invoice, max_size=25),
     touches=st.lists(touch, max_size=15),
@@ -137,7 +138,7 @@ def test_rows_after_t_never_change_features_at_t(
     pd.testing.assert_frame_equal(fa.drop(columns=labels), fb.drop(columns=labels))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     invoices=st.lists(invoice, max_size=25),
     churn=st.lists(churn_day, min_size=3, max_size=3),

@@ -21,6 +21,7 @@ from fixtures.businesses import bgnbd_purchases
 from omvald.config import FeatureConfig
 from omvald.features.build import build_features, feature_meta
 from omvald.features.spec import BucketTables
+from property_budget import examples
 
 T = dt.date(2024, 3, 31)
 CFG = dataclasses.replace(FeatureConfig(horizon_days=92, lookback_days=365), btyd_sample_customers=150)
@@ -44,7 +45,7 @@ def business(billing: pd.DataFrame) -> BucketTables:
     return BucketTables(customers, billing.reset_index(drop=True), touch)
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(10), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     added=st.lists(later_invoice, max_size=25),
     forgotten=st.sets(st.sampled_from(BASE_IDS), max_size=60),  # their rows after t vanish

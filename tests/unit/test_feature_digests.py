@@ -77,6 +77,7 @@ def feature_digests(business: str, work: Path) -> dict[str, dict[str, str]]:
     return {name: column_digests(pd.read_parquet(work / "features" / name)) for name in OUTPUTS}
 
 
+@pytest.mark.pipeline  # validate and features on two generated businesses
 @pytest.mark.parametrize("business", list(BUSINESSES))
 def test_features_are_bit_for_bit_what_they_were(tmp_path, business):
     expected = json.loads(DIGESTS.read_text())[business]

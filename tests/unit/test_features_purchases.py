@@ -274,6 +274,7 @@ def test_scoring_meta_fits_the_population_at_the_end_of_data_on_the_whole_tables
     )
 
 
+@pytest.mark.pipeline  # the features stage twice, with worker processes: seconds
 def test_one_bucket_and_eight_buckets_in_two_workers_give_identical_purchase_and_btyd_features(tmp_path):
     raw = write_non_contractual(tmp_path / "raw", n_customers=400)
     six_dates = {"horizon_days": 92, "as_of_first": D(2025, 1, 31), "n_buckets": 1}

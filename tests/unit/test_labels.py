@@ -216,6 +216,7 @@ def settings(**features) -> Config:
     return Config(features=dataclasses.replace(FeatureConfig(), **base))
 
 
+@pytest.mark.pipeline  # the features stage twice, with worker processes: seconds
 def test_one_bucket_and_sixteen_buckets_in_two_workers_give_identical_tables(tmp_path):
     interim = write_interim(tmp_path / "interim", small_business(), D(2023, 1, 1), D(2024, 9, 30))
     one = run_features(settings(n_buckets=1), interim, tmp_path / "one")
