@@ -564,15 +564,15 @@ def test_spark_scores_a_business_without_contracts_with_the_local_bgnbd_fit(spar
     folder, models = shop
     populations = {}
 
-    def recording(engine, plan_scoring):
+    def recording(engine, plan_for_input):
         def plan(*args, **kwargs):
             populations[engine] = kwargs["population"]
-            return plan_scoring(*args, **kwargs)
+            return plan_for_input(*args, **kwargs)
 
         return plan
 
-    monkeypatch.setattr(stage, "plan_scoring", recording("local", stage.plan_scoring))
-    monkeypatch.setattr(spark_scoring, "plan_scoring", recording("spark", spark_scoring.plan_scoring))
+    monkeypatch.setattr(stage, "plan_for_input", recording("local", stage.plan_for_input))
+    monkeypatch.setattr(spark_scoring, "plan_for_input", recording("spark", spark_scoring.plan_for_input))
     local = stage.run_score(CFG, folder, tmp_path / "local.parquet", explain="top:5", models_dir=models)
     on_spark = run_score_spark_on_folder(
         CFG, folder, tmp_path / "spark.parquet", "ignored", explain="top:5", models_dir=models, spark=spark

@@ -29,7 +29,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -213,6 +213,39 @@ class ScoringPlan:
 def scoring_buckets(cfg: Config) -> int:
     """Buckets a scoring run walks: ``score.chunk_buckets``, else ``features.n_buckets``."""
     return cfg.score.chunk_buckets or cfg.features.n_buckets
+
+
+class CheckedInput(Protocol):
+    """What an engine learned about the whole validated input (local :class:`ScoringInput`, Spark ``Validated``)."""
+
+    meta: dict[str, Any]
+    warnings: list[str]
+
+    def attribute_facts(self) -> AttributeFacts: ...
+
+
+def plan_for_input(
+    cfg: Config,
+    policy: ExplainPolicy,
+    checked: CheckedInput,
+    *,
+    as_of: dt.date | None,
+    source: str,
+    population: dict[str, Any] | None,
+    models: ScoringModels,
+) -> ScoringPlan:
+    """:func:`plan_scoring` from an engine's checked input: its meta, whole-input attribute facts and warnings."""
+    return plan_scoring(
+        cfg,
+        policy,
+        checked.meta,
+        checked.attribute_facts(),
+        as_of=as_of,
+        source=source,
+        warnings=checked.warnings,
+        population=population,
+        models=models,
+    )
 
 
 def plan_scoring(

@@ -36,10 +36,10 @@ from omvald.buckets import bucket_of_slot
 from omvald.config import Config
 from omvald.scoring.bucket import score_bucket
 from omvald.scoring.clock import Hook, PhaseClock
-from omvald.scoring.finish import ScoredBuckets, ScoreSummary, check_output, finish_scoring
-from omvald.scoring.plan import load_scoring_models, plan_scoring
-from omvald.scoring.select import parse_explain_policy
+from omvald.scoring.finish import ScoredBuckets, ScoreSummary, finish_scoring
+from omvald.scoring.plan import plan_for_input
 from omvald.scoring.source import validated_input
+from omvald.scoring.start import start_scoring
 
 log = logging.getLogger(__name__)
 
@@ -70,24 +70,14 @@ def run_score(
     ``features``, ``predict``, ``drift``, ``reasons`` or ``write`` (for benchmarks).
     Returns the summary.
     """
-    policy = parse_explain_policy(explain if explain is not None else cfg.score.explain)
-    check_output(Path(output))
     clock = PhaseClock(on_phase)
-    clock.enter("load_models")
-    models = load_scoring_models(Path(models_dir), model_uri, tracking_uri)
+    policy, models = start_scoring(cfg, explain, Path(output), models_dir, model_uri, tracking_uri, clock)
 
     clock.enter("read_validate")
     with validated_input(cfg, Path(input_dir), as_of, Path(output)) as source:
-        plan = plan_scoring(
-            cfg,
-            policy,
-            source.meta,
-            source.attribute_facts(),
-            as_of=as_of,
-            source=str(input_dir),
-            warnings=source.warnings,
-            population=source.population(cfg, as_of, models),
-            models=models,
+        population = source.population(cfg, as_of, models)
+        plan = plan_for_input(
+            cfg, policy, source, as_of=as_of, source=str(input_dir), population=population, models=models
         )
         merged = ScoredBuckets(plan)
         for b in range(plan.n_buckets):

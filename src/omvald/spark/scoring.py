@@ -11,7 +11,7 @@ the input read and validated by Spark:
    by content and encodings are decided on the driver
    (:mod:`omvald.spark.raw`), the BG/NBD population is fitted once on the
    driver (:mod:`omvald.spark.population`), and all of it goes into the
-   one :func:`omvald.scoring.plan.plan_scoring`;
+   one :func:`omvald.scoring.plan.plan_scoring` (through ``plan_for_input``);
 2. buckets: a second pass over the same (cached) rows validates each bucket
    again and runs :func:`omvald.scoring.bucket.score_bucket` on it. The
    models are loaded once on the driver and broadcast, so each Python worker
@@ -39,9 +39,9 @@ from omvald.features.spec import BucketTables
 from omvald.scoring import score as sc
 from omvald.scoring.bucket import DRIFT_COLUMN, BucketResult, score_bucket
 from omvald.scoring.clock import PhaseClock
-from omvald.scoring.finish import ScoredBuckets, ScoreSummary, check_output, finish_scoring
-from omvald.scoring.plan import ScoringPlan, load_scoring_models, plan_scoring, scoring_buckets
-from omvald.scoring.select import parse_explain_policy
+from omvald.scoring.finish import ScoredBuckets, ScoreSummary, finish_scoring
+from omvald.scoring.plan import ScoringPlan, plan_for_input, scoring_buckets
+from omvald.scoring.start import start_scoring
 from omvald.spark.population import population_on_spark
 from omvald.spark.raw import RawFile, drop_personal_by_content, file_paths, find_raw_files, raw_frames, stacked_raw
 from omvald.spark.tasks import apply_per_bucket, raise_user_error
@@ -101,12 +101,9 @@ def run_score_spark_on_folder(
     """
     from omvald.spark.session import spark_session
 
-    policy = parse_explain_policy(explain if explain is not None else cfg.score.explain)
     output, input_dir = Path(output), Path(input_dir)
-    check_output(output)
     clock = PhaseClock()
-    clock.enter("load_models")
-    models = load_scoring_models(Path(models_dir), model_uri, tracking_uri)
+    policy, models = start_scoring(cfg, explain, output, models_dir, model_uri, tracking_uri, clock)
 
     clock.enter("read_validate")
     files = find_raw_files(input_dir, cfg.data)
@@ -120,16 +117,8 @@ def run_score_spark_on_folder(
         for message in validated.warnings:
             log.warning("%s", message)
         population = population_on_spark(spark, stacked, files, cfg, validated, as_of, models)
-        plan = plan_scoring(
-            cfg,
-            policy,
-            validated.meta,
-            validated.attribute_facts(),
-            as_of=as_of,
-            source=str(input_dir),
-            warnings=validated.warnings,
-            population=population,
-            models=models,
+        plan = plan_for_input(
+            cfg, policy, validated, as_of=as_of, source=str(input_dir), population=population, models=models
         )
 
         clock.enter("spark")
