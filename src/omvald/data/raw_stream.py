@@ -33,8 +33,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from omvald.data.contract import column_kind
-from omvald.data.encoding import SAVE_AS, UTF8, fallback_encoding, sniff_encoding
-from omvald.data.read import DECIMAL_COMMA, DICTIONARY_KINDS, csv_header, is_csv, is_personal
+from omvald.data.encoding import SAVE_AS, UTF8, fallback_encoding
+from omvald.data.read import DECIMAL_COMMA, DICTIONARY_KINDS, csv_layout, is_csv, is_personal
 from omvald.errors import DataContractError
 
 log = logging.getLogger(__name__)
@@ -78,20 +78,9 @@ def open_table(path: Path, table: str, personal_columns: tuple[str, ...] | list[
 
 
 def _open_csv(path: Path, table: str, personal_columns) -> TableFile:
-    encoding = sniff_encoding(path, table)
-    names, delimiter = csv_header(path, encoding)
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise DataContractError(
-            table, ", ".join(dup), "column name appears more than once in the header", path=str(path)
-        )
-    keep = [n for n in names if not is_personal(n, personal_columns)]
-    dictionary = pa.dictionary(pa.int32(), pa.string())
-    types = {n: dictionary if column_kind(table, n) in DICTIONARY_KINDS else pa.string() for n in keep}
-    if table == "customers":  # one row per customer: no repeated values worth encoding
-        types = dict.fromkeys(keep, pa.string())
-    schema = pa.schema([pa.field(n, types[n]) for n in keep])
-    return TableFile(table, path, keep, schema, True, tuple(names), delimiter, encoding)
+    layout = csv_layout(path, table, personal_columns)
+    schema = pa.schema([pa.field(n, layout.types[n]) for n in layout.keep])
+    return TableFile(table, path, layout.keep, schema, True, tuple(layout.names), layout.delimiter, layout.encoding)
 
 
 def _open_parquet(path: Path, table: str, personal_columns) -> TableFile:

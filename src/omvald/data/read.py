@@ -14,6 +14,7 @@ import csv
 import functools
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -113,11 +114,21 @@ def csv_header(path: Path, encoding: str = UTF8) -> tuple[list[str], str]:
     return [n.strip() for n in names], delimiter
 
 
-def _read_csv(path: Path, table: str, personal_columns) -> pd.DataFrame:
+@dataclass(frozen=True)
+class CsvLayout:
+    """How a contract CSV is read: its header, delimiter and encoding, the columns kept and their Arrow types."""
+
+    names: list[str]
+    delimiter: str
+    encoding: str
+    keep: list[str]
+    types: dict[str, pa.DataType]
+
+
+def csv_layout(path: Path, table: str, personal_columns) -> CsvLayout:
+    """The header of ``path`` read and judged (duplicate names refused, personal columns dropped) for both readers."""
     encoding = sniff_encoding(path, table)
     names, delimiter = csv_header(path, encoding)
-    if not names:  # an empty file: a table without rows or columns
-        return pd.DataFrame()
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise DataContractError(
@@ -128,7 +139,15 @@ def _read_csv(path: Path, table: str, personal_columns) -> pd.DataFrame:
     types = {n: dictionary if column_kind(table, n) in DICTIONARY_KINDS else pa.string() for n in keep}
     if table == "customers":  # one row per customer: no repeated values worth encoding
         types = dict.fromkeys(keep, pa.string())
-    read = functools.partial(_arrow_csv, path, names, delimiter, types, keep)
+    return CsvLayout(names, delimiter, encoding, keep, types)
+
+
+def _read_csv(path: Path, table: str, personal_columns) -> pd.DataFrame:
+    layout = csv_layout(path, table, personal_columns)
+    names, delimiter, encoding = layout.names, layout.delimiter, layout.encoding
+    if not names:  # an empty file: a table without rows or columns
+        return pd.DataFrame()
+    read = functools.partial(_arrow_csv, path, names, delimiter, layout.types, layout.keep)
     try:
         try:
             data, ragged = read(encoding)
