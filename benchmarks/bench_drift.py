@@ -33,10 +33,9 @@ from omvald.model.reference import REFERENCE_FILE
 def ensure_reference(cfg: Config, models_dir: Path, work: Path) -> tuple[Path, Path]:
     """(a models folder with ``reference.json``, the same models without one)."""
     with_ref, without = work / "drift_models_with_reference", work / "drift_models_without_reference"
-    for folder in (with_ref, without):
-        folder.mkdir(parents=True, exist_ok=True)
-        for target in ("churn", "phase_out"):
-            shutil.copy(models_dir / f"{target}.joblib", folder / f"{target}.joblib")
+    for folder in (with_ref, without):  # every file the models folder has (model inputs, skipped targets, ...)
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(models_dir, folder, ignore=shutil.ignore_patterns("*.tmp", "mlruns"))
     (without / REFERENCE_FILE).unlink(missing_ok=True)
     if (models_dir / REFERENCE_FILE).exists():
         shutil.copy(models_dir / REFERENCE_FILE, with_ref / REFERENCE_FILE)

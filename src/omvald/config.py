@@ -186,6 +186,7 @@ class FeatureConfig:
     as_of_first: dt.date | None = None
     as_of_last: dt.date | None = None
     n_buckets: int = 8
+    bucket_rows: int = 300_000
     workers: int = 1
     engine: str = "local"
     channels: tuple[str, ...] = ()

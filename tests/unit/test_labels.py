@@ -18,7 +18,7 @@ from omvald.features.asof import as_of_dates, population_spine
 from omvald.features.build import build_features
 from omvald.features.labels import labels
 from omvald.features.spec import BucketTables
-from omvald.features.stage import run_features
+from omvald.features.stage import bucket_count, run_features
 
 D = dt.date
 H90 = FeatureConfig(horizon_days=90, phase_out_drop=0.3, lookback_days=365)
@@ -216,12 +216,37 @@ def settings(**features) -> Config:
     return Config(features=dataclasses.replace(FeatureConfig(), **base))
 
 
+@pytest.mark.parametrize(
+    ("customers", "dates", "expected"),
+    [
+        (20_000, 25, 8),  # the default business: features.n_buckets
+        (96_000, 25, 8),  # 2.4M rows: 8 buckets of 300,000 exactly
+        (96_001, 25, 9),
+        (1_000_000, 25, 84),  # 25M rows / 300,000 = 83.3 -> 84 (8 buckets peaked at 17 GB)
+        (1_000_000, 12, 40),
+        (10**9, 12, 1024),  # never more buckets than hash slots
+        (0, 12, 8),
+    ],
+)
+def test_buckets_grow_when_one_would_hold_more_than_bucket_rows(customers, dates, expected):
+    assert bucket_count(FeatureConfig(n_buckets=8, bucket_rows=300_000), customers, dates) == expected
+
+
+def test_a_bucket_row_cap_below_one_is_refused(tmp_path):
+    interim = write_interim(tmp_path / "interim", small_business(), D(2023, 1, 1), D(2024, 9, 30))
+    with pytest.raises(ConfigError, match="bucket_rows"):
+        run_features(settings(bucket_rows=0), interim, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.pipeline  # the features stage twice, with worker processes: seconds
-def test_one_bucket_and_sixteen_buckets_in_two_workers_give_identical_tables(tmp_path):
+def test_one_bucket_and_many_buckets_in_two_workers_give_identical_tables(tmp_path):
     interim = write_interim(tmp_path / "interim", small_business(), D(2023, 1, 1), D(2024, 9, 30))
     one = run_features(settings(n_buckets=1), interim, tmp_path / "one")
-    many = run_features(settings(n_buckets=16, workers=2), interim, tmp_path / "many")
+    # 2 buckets asked, but a cap of 20 customer x date rows per bucket makes the stage use more
+    many = run_features(settings(n_buckets=2, bucket_rows=20, workers=2), interim, tmp_path / "many")
     assert not (tmp_path / "many" / "_parts").exists()
+    assert one["n_buckets"] == 1 and many["n_buckets"] >= 16
     for name in ("training.parquet", "scoring.parquet"):
         a, b = pd.read_parquet(tmp_path / "one" / name), pd.read_parquet(tmp_path / "many" / name)
         assert len(a) > 0

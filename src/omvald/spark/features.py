@@ -202,7 +202,7 @@ def run_features_spark(
 
     The checks, registry, label-balance check and merge are the local
     stage's own functions, run on the driver; only the bucket loop runs on
-    Spark, one task per bucket (``features.n_buckets``). ``master`` is used
+    Spark, one task per bucket (the plan's bucket count). ``master`` is used
     only when no running session ``spark`` is given. ``bucket_fn`` replaces
     :func:`~omvald.features.build.build_features` (tests make a bucket fail
     with it). Returns the output meta, as the local stage does.
@@ -214,9 +214,9 @@ def run_features_spark(
     plan = stage.plan_features(fcfg, interim_dir)
     schema = plan.schema(with_labels=True)
 
-    spark = spark or spark_session(master, n_buckets=fcfg.n_buckets, java=cfg.spark.java)
+    spark = spark or spark_session(master, n_buckets=plan.n_buckets, java=cfg.spark.java)
     schemas = interim_schemas(interim_dir)
-    frames = bucketed_interim(spark, interim_dir, schemas, fcfg.n_buckets)
+    frames = bucketed_interim(spark, interim_dir, schemas, plan.n_buckets)
 
     with atomic_path(out_dir, stage="features") as tmp:
         parts = tmp / "_parts"
