@@ -85,3 +85,23 @@ def test_trials_on_a_sample_and_the_chosen_settings_fitted_on_every_row(windows)
     assert result.search_rows < len(args[0]) / 3 and result.record()["search_rows"] == result.search_rows
     fixed = LGBMChurnModel(**FIXED).fit(*args[:4], valid_groups=args[4])  # the same settings on every row
     np.testing.assert_array_equal(result.model.predict_proba(test), fixed.predict_proba(test))
+
+
+def test_trials_are_judged_on_a_sample_of_whole_validation_customers(windows):
+    from sklearn.metrics import roc_auc_score
+
+    args, _, train_ids = windows
+    X, y, X_valid, y_valid, valid_ids = args
+    result = search_lgbm(FIXED, SearchConfig(n_trials=1, max_rows=300), *args, train_groups=train_ids)
+    train_rows, judged = search_sample(train_ids, len(X), 300), search_sample(valid_ids, len(y_valid), 300)
+    assert judged.sum() == 300 and len(y_valid) == 500  # 150 whole customers of 250, 2 dates each
+    # trial 0 = the fixed settings, fitted on the training sample and early-stopped and scored on the judged rows
+    alone = LGBMChurnModel(**FIXED).fit(
+        X[train_rows],
+        y.to_numpy()[train_rows],
+        X_valid[judged],
+        y_valid.to_numpy()[judged],
+        valid_groups=valid_ids[judged],
+    )
+    expected = roc_auc_score(y_valid.to_numpy()[judged], alone.predict_raw(X_valid[judged]))
+    assert result.trials[0].valid_auc == pytest.approx(expected, abs=1e-12)

@@ -19,9 +19,11 @@ search) and ``timeout_seconds``, a safety cap.
   window is customers held out of training).
 - A trial fits on at most ``max_rows`` training rows (whole customers,
   chosen by the stable hash of ``customer_id``), so a trial costs about
-  the same on 20 thousand customers as on a million; the best settings
-  are then fitted on every training row (early-stopped on validation
-  again). Validation stays whole.
+  the same on 20 thousand customers as on a million, and is judged on at
+  most ``max_rows`` validation rows, sampled the same way (a trial read
+  every validation row of 1M customers from the feature file: minutes per
+  trial). The best settings are then fitted on every training row,
+  early-stopped on the whole validation window.
 - Deterministic: a seeded TPE sampler, trials one after another, and
   LightGBM's deterministic single-thread fit. A search cut short by
   ``timeout_seconds`` depends on the machine's speed; the result records
@@ -129,6 +131,7 @@ def search_lgbm(
 
     sample = search_sample(train_groups, len(X_train), budget.max_rows)
     X_search, y_search = (X_train, y_train) if sample is None else (X_train.loc[sample], np.asarray(y_train)[sample])
+    X_judge, y_judge, judge_groups = _validation_sample(X_valid, y_valid, valid_groups, budget.max_rows)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=int(settings.get("seed", 0)))
     study = optuna.create_study(direction="maximize", sampler=sampler)
@@ -143,8 +146,8 @@ def search_lgbm(
         trees = settings["n_estimators"] if fixed else budget.max_trees
         start = time.perf_counter()
         model = LGBMChurnModel(**{**settings, **chosen, "n_estimators": trees})
-        model.fit(X_search, y_search, X_valid, y_valid, valid_groups)
-        auc = float(roc_auc_score(y_valid, model.predict_raw(X_valid)))
+        model.fit(X_search, y_search, X_judge, y_judge, judge_groups)
+        auc = float(roc_auc_score(y_judge, model.predict_raw(X_judge)))
         scores = model.booster_.best_score.get("valid_0", {})
         done = Trial(
             number=trial.number,
@@ -188,6 +191,14 @@ def search_sample(groups: Sequence[Any] | None, n_rows: int, max_rows: int) -> n
         return np.arange(n_rows) < max_rows
     key = customer_hash(pd.Series(np.asarray(groups)).astype(str)).to_numpy()
     return key <= np.sort(key)[max_rows - 1]
+
+
+def _validation_sample(X_valid: Any, y_valid: np.ndarray, groups: Sequence[Any] | None, max_rows: int) -> tuple:
+    """The validation rows a trial is judged on: about ``max_rows`` whole customers, or all if fewer or one class."""
+    sample = search_sample(groups, len(y_valid), max_rows)
+    if sample is None or len(np.unique(y_valid[sample])) < 2:
+        return X_valid, y_valid, groups
+    return X_valid.loc[sample], y_valid[sample], None if groups is None else np.asarray(groups)[sample]
 
 
 def check_budget(budget: SearchConfig) -> None:
