@@ -128,11 +128,10 @@ def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = 
 def with_spine_ids(frame: pd.DataFrame, spine: pd.DataFrame) -> pd.DataFrame:
     """``frame`` (one row per spine row, in spine order) with the spine's ``customer_id`` inserted first.
 
-    The static and label queries leave the id out of their result: DuckDB
-    would build every id string again as Arrow text, only to repeat the
-    spine's column (a third of the label query's CPU at 200k customers).
-    The billing query keeps it: without it DuckDB picks the other side of a
-    join to build, which reorders a float sum and moves last bits.
+    The SQL families leave the id out of their result: DuckDB would build
+    every id string again as Arrow text, only to repeat the spine's column
+    (a quarter of the billing query's CPU, a third of the label query's, at
+    200k customers).
     """
     frame.insert(0, "customer_id", spine["customer_id"].array)
     return frame
