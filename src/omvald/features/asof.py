@@ -125,6 +125,18 @@ def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = 
     return pd.DataFrame({name: parts[name] if name in parts else converted[name] for name in names}, copy=False)
 
 
+def with_spine_ids(frame: pd.DataFrame, spine: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (one row per spine row, in spine order) with the spine's ``customer_id`` inserted first.
+
+    The SQL families leave the id out of their result: DuckDB would build
+    every id string again as Arrow text, only to repeat the spine's column
+    (a quarter of the billing query's CPU, a third of the label query's, at
+    200k customers).
+    """
+    frame.insert(0, "customer_id", spine["customer_id"].array)
+    return frame
+
+
 def _same_through_arrow(column: pa.ChunkedArray) -> bool:
     """Whether Arrow's ``to_pandas`` gives what DuckDB's ``.df()`` gives for this column."""
     kind = column.type

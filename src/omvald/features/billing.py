@@ -17,7 +17,7 @@ from __future__ import annotations
 import pandas as pd
 
 from omvald.config import FeatureConfig
-from omvald.features.asof import connect, fetch_frame
+from omvald.features.asof import connect, fetch_frame, with_spine_ids
 from omvald.features.spec import BucketTables, FeatureSpec
 
 PAYMENT_WINDOW_DAYS = 180
@@ -110,7 +110,7 @@ def billing_features(tables: BucketTables, spine: pd.DataFrame, cfg: FeatureConf
     """
     present = set(tables.billing.columns)
     con = connect(tables, spine)
-    out = fetch_frame(con, _billing_sql(present))
+    out = with_spine_ids(fetch_frame(con, _billing_sql(present)).drop(columns="id_length"), spine)
     con.close()
     for col in out.columns:
         if col not in ("customer_id", "as_of", "plan_last"):
@@ -253,6 +253,10 @@ def _billing_sql(present: set[str]) -> str:
         )"""
         payment_join = "LEFT JOIN pay p ON p.cid = sp.cid AND p.as_of = sp.as_of"
 
+    # The result carries strlen(customer_id), not the id (the caller puts the
+    # spine's ids back): without any use of the id, DuckDB drops it from ``sp``,
+    # then builds the hash table of the 12-month join on the other side, which
+    # sums each window's floats in another order (last bits move).
     # Customers become small integer keys: joins and windows on them are far
     # cheaper than on id strings. Each charge invoice carries its reference
     # invoices ("the oldest invoice at most 3 / 12 months before this one",
@@ -306,7 +310,7 @@ def _billing_sql(present: set[str]) -> str:
             FROM sp ASOF JOIN ch c ON sp.cid = c.cid AND sp.as_of >= c.d
             WHERE c.d > sp.t_12m
         ){first_6m}{payment_cte}
-        SELECT sp.customer_id, sp.as_of, {", ".join(select)}
+        SELECT strlen(sp.customer_id) AS id_length, sp.as_of, {", ".join(select)}
         FROM sp
         LEFT JOIN w ON w.cid = sp.cid AND w.as_of = sp.as_of
         LEFT JOIN last l ON l.cid = sp.cid AND l.as_of = sp.as_of

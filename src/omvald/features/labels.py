@@ -47,7 +47,7 @@ import pandas as pd
 
 from omvald.config import FeatureConfig
 from omvald.errors import ConfigError
-from omvald.features.asof import connect, fetch_frame
+from omvald.features.asof import connect, fetch_frame, with_spine_ids
 from omvald.features.spec import BucketTables
 
 LABEL_COLUMNS = ("churn", "phase_out", "next_revenue")
@@ -104,6 +104,9 @@ def reference_start_sql(as_of: str) -> str:
 
 def label_sql(contractual: bool, billing_empty: bool) -> str:
     """SQL computing labels for every row of view ``spine`` (customer_id, as_of, spine_row), in spine_row order.
+
+    The result holds ``as_of, churn, phase_out, next_revenue``, not the id
+    (:func:`omvald.features.asof.with_spine_ids` puts it back).
 
     Uses views ``customers`` and ``billing`` and parameters ``$horizon`` (days),
     ``$keep`` (``1 - phase_out_drop``), ``$data_end`` and ``$billing_until``
@@ -165,7 +168,7 @@ def label_sql(contractual: bool, billing_empty: bool) -> str:
             LEFT JOIN customers c ON c.customer_id = sp.customer_id
             LEFT JOIN lb ON lb.customer_id = sp.customer_id AND lb.as_of = sp.as_of
         )
-        SELECT customer_id, as_of,
+        SELECT as_of,
                CASE WHEN observed THEN churned END::TINYINT AS churn,
                CASE WHEN observed AND billing_observed AND churned = 0 THEN phase_out_if_stays END::DOUBLE
                    AS phase_out,
@@ -195,7 +198,7 @@ def run_label_sql(
     billing_empty: bool,
     billing_until: dt.date | None = None,
 ) -> pd.DataFrame:
-    """Labels for view ``spine`` on an open connection (see :func:`label_sql`)."""
+    """Labels for view ``spine`` on an open connection (see :func:`label_sql`; no ``customer_id``)."""
     sql = label_sql(contractual, billing_empty)
     params = label_params(cfg, data_end, billing_until)
     if billing_empty:
@@ -221,7 +224,7 @@ def labels(
     so one bucket or many give the same labels.
     """
     con = connect(tables, spine)
-    out = run_label_sql(con, cfg, data_end, contractual, billing_empty, billing_until)
+    out = with_spine_ids(run_label_sql(con, cfg, data_end, contractual, billing_empty, billing_until), spine)
     con.close()
     out["churn"] = out["churn"].astype("Int8")
     for col in ("phase_out", "next_revenue"):

@@ -34,6 +34,20 @@ PART_ROW_GROUP_ROWS = 10_000  # row groups of the temporary parts (smaller: slow
 OUTPUT_ROW_GROUP_ROWS = 100_000
 
 
+def _part_write_options(schema: pa.Schema) -> dict:
+    """Parquet options of the temporary parts: cheap to write, as cheap to read back.
+
+    Dictionaries of float columns rarely pay (most features take many values)
+    and min/max statistics of every column are never read: the merge prunes
+    row groups on ``as_of`` alone. LZ4 keeps plain floats small. Writing a
+    bucket part of 224k rows x 194 columns took 0.87 s of CPU with the
+    defaults, 0.52 s so (reading it back: the same); the part is ~1.6 times
+    larger (32 MB instead of 20 MB).
+    """
+    coded = [f.name for f in schema if not pa.types.is_floating(f.type)]
+    return {"compression": "lz4", "use_dictionary": coded, "write_statistics": ["as_of"]}
+
+
 def write_part(table: pa.Table, path: Path) -> None:
     """Write one bucket's rows (sorted by ``as_of, customer_id``) as a part file.
 
@@ -43,7 +57,7 @@ def write_part(table: pa.Table, path: Path) -> None:
     """
     days = table.column("as_of").to_numpy()
     starts = [0, *(np.flatnonzero(days[1:] != days[:-1]) + 1).tolist(), table.num_rows]
-    with pq.ParquetWriter(path, table.schema) as writer:
+    with pq.ParquetWriter(path, table.schema, **_part_write_options(table.schema)) as writer:
         for start, end in zip(starts[:-1], starts[1:], strict=True):
             writer.write_table(table.slice(start, end - start), row_group_size=PART_ROW_GROUP_ROWS)
 

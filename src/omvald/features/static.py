@@ -18,7 +18,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from omvald.config import FeatureConfig
-from omvald.features.asof import connect, fetch_frame
+from omvald.features.asof import connect, fetch_frame, with_spine_ids
 from omvald.features.spec import BucketTables, FeatureSpec
 
 NOT_ATTRIBUTES = ("customer_id", "signup_date", "churn_date", "marketing_opt_in", "hash_slot")
@@ -153,12 +153,13 @@ def static_features(
     out = fetch_frame(
         con,
         f"""
-        SELECT sp.customer_id, sp.as_of, {", ".join(select)}
+        SELECT sp.as_of, {", ".join(select)}
         FROM spine sp LEFT JOIN customers c ON c.customer_id = sp.customer_id {join}
         ORDER BY sp.spine_row
         """,
     )
     con.close()
+    with_spine_ids(out, spine)
     for col, kind in kinds.items():
         name = f"attr_{col}"
         out[name] = out[name].astype("float64") if kind == "numeric" else out[name].astype("str")

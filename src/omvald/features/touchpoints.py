@@ -256,7 +256,8 @@ def _codes(values: pd.Series, vocab: list[str]) -> np.ndarray:
 def _sum_by(row_id: np.ndarray, key: np.ndarray, n_keys: int, weights: np.ndarray, n_rows: int) -> np.ndarray:
     """Sums of ``weights`` per (key, row): an array of ``n_keys`` x ``n_rows`` (one row per key)."""
     flat = np.bincount(key * n_rows + row_id, weights=weights, minlength=n_keys * n_rows)
-    return flat.reshape(n_keys, n_rows)
+    # float64 even without pairs (bincount of nothing gives int64); no copy otherwise
+    return flat.astype(np.float64, copy=False).reshape(n_keys, n_rows)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -365,11 +366,17 @@ def touchpoint_features(tables: BucketTables, spine: pd.DataFrame, cfg: FeatureC
 
     agg = _window_counts(rows, keys, EVENT_WINDOWS)
 
-    # Every numeric column is one row of ``values`` (columns x spine rows, C order), so each
-    # count lands in place and the frame below wraps ``values`` without a copy; at 1.5M spine
-    # rows each extra copy of the ~150 columns is ~2 GB and most of this function's time.
+    # Every numeric column is one row of a block (columns x spine rows, C order) that the
+    # frame below wraps without a copy; at 1.5M spine rows each extra copy of the ~150
+    # columns is ~2 GB and most of this function's time. The channel x event counts (the
+    # leading specs, 110 of them by default) are bincount's own output; the other columns
+    # share ``values``, so no block is filled with NaN only to be overwritten.
     nps_cols = _nps_columns(nps, n_rows) if nps is not None else {}
+    pivot_names = [f"tp_{channel}_{event}_{PIVOT_WINDOW}d" for channel in channels for event in events]
     numeric = [s.name for s in specs if s.kind != "categorical"]
+    if numeric[: len(pivot_names)] != pivot_names:
+        raise AssertionError("the channel x event specs must lead the touchpoint specs, in this order")
+    numeric = numeric[len(pivot_names) :]
     row = {name: i for i, name in enumerate(numeric)}
     values = np.full((len(numeric), n_rows), np.nan)
 
@@ -381,8 +388,7 @@ def touchpoint_features(tables: BucketTables, spine: pd.DataFrame, cfg: FeatureC
         days: np.asarray(agg[col], dtype=float)
         for days, col in zip(EVENT_WINDOWS, ("n_short", "n_mid", "n_long"), strict=True)
     }
-    pivot_rows = [row[f"tp_{channel}_{event}_{PIVOT_WINDOW}d"] for channel in channels for event in events]
-    values[pivot_rows] = _sum_by(row_id, chev, n_ch * n_ev, by_window[PIVOT_WINDOW], n_rows)
+    pivot = _sum_by(row_id, chev, n_ch * n_ev, by_window[PIVOT_WINDOW], n_rows)
     email = channels.index("email")
     for days, counts in by_window.items():
         values[[row[f"tp_{event}_{days}d"] for event in events]] = _sum_by(row_id, ev, n_ev, counts, n_rows)
@@ -409,7 +415,10 @@ def touchpoint_features(tables: BucketTables, spine: pd.DataFrame, cfg: FeatureC
         if name in row:
             values[row[name]] = column
 
-    frame = pd.DataFrame(values.T, columns=numeric, copy=False)
+    frame = pd.concat(
+        [pd.DataFrame(pivot.T, columns=pivot_names, copy=False), pd.DataFrame(values.T, columns=numeric, copy=False)],
+        axis=1,
+    )
     frame.insert(0, "as_of", out["as_of"].to_numpy())
     frame.insert(0, "customer_id", out["customer_id"].to_numpy())
     for position, spec in enumerate(specs, start=2):
