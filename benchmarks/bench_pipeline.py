@@ -2,6 +2,7 @@
 
     python benchmarks/bench_pipeline.py --customers 1000000            # the run (default params otherwise)
     python benchmarks/bench_pipeline.py --customers 20000 --until features --work /tmp/bench
+    python benchmarks/bench_pipeline.py --customers 1000000 --resume-from train   # a --keep project, from train on
 
 The repository's files (not its data, outputs or ``dvc.lock``) are copied to
 a fresh git + DVC project under ``--work`` (outside the repository), with
@@ -51,16 +52,27 @@ def main() -> None:
     parser.add_argument("--until", default=None, help="stop after this stage (default: every stage)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "omvald-bench")
     parser.add_argument("--keep", action="store_true", help="keep the project folder")
+    parser.add_argument(
+        "--resume-from",
+        default=None,
+        help="in a kept project of this script, run this stage and the ones after it (with the code as it is now)",
+    )
     args = parser.parse_args()
 
     project = args.work / f"pipeline-{args.customers}"
-    if project.exists():
-        raise SystemExit(f"{project} exists: remove it (it is a project of this script) or pick another --work")
-    make_project(project, args.customers, args.months)
+    if args.resume_from is None:
+        if project.exists():
+            raise SystemExit(f"{project} exists: remove it (it is a project of this script) or pick another --work")
+        make_project(project, args.customers, args.months)
+    elif not (project / "dvc.lock").exists():
+        raise SystemExit(f"--resume-from: {project} is not a kept project of this script (no dvc.lock)")
     params = yaml.safe_load((project / "params.yaml").read_text())
     stages = list(yaml.safe_load((project / "dvc.yaml").read_text())["stages"])
     if args.until:
         stages = stages[: stages.index(args.until) + 1]
+    if args.resume_from:
+        stages = stages[stages.index(args.resume_from) :]
+        args.keep = True  # a resumed project is the user's earlier run: never removed here
     print(
         f"{os.cpu_count()} cores; {args.customers:,} customers, {params['generate']['months']} months; "
         f"project {project}",

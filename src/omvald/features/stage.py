@@ -95,7 +95,7 @@ def bucket_count(cfg: FeatureConfig, n_customers: int, n_dates: int) -> int:
 
     A bucket's features are built in memory, so its customer x date rows bound
     a worker's peak: with the default 8 buckets, 1M customers x 25 dates
-    peaked at 17 GB. The output does not depend on the count.
+    peaked at 17 GB. The count can move the last bit of a few billing averages (docs/architecture.md).
     """
     needed = math.ceil(n_customers * n_dates / cfg.bucket_rows)
     n = min(N_SLOTS, max(cfg.n_buckets, needed))
