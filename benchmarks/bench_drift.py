@@ -101,6 +101,10 @@ def main() -> None:
     print(f"\ncustomers {args.customers:,} --explain none, median of {args.repeats}:")
     print(f"  without drift {base:.1f} s; with drift {drift:.1f} s (drift phases {phase:.2f} s)")
     print(f"  overhead {drift - base:+.1f} s = {100 * (drift - base) / base:+.1f}% (target: at most +10%)")
+    for name, results in runs.items():
+        peak = max(max(r["peak_rss_gb"].values(), default=0.0) for r in results)
+        print(f"  peak memory {name}: {peak:.2f} GB (largest phase of any run)")
+    print("RESULTS " + json.dumps({"customers": args.customers, "runs": runs}))
 
 
 if __name__ == "__main__":

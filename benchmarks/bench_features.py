@@ -84,7 +84,8 @@ def main() -> None:
                 run["load"] = f"{load_before:.1f}-{os.getloadavg()[0]:.1f}"
                 runs.append(run)
                 print(
-                    f"  {n:,} customers, {buckets} buckets, {workers} workers: {run['seconds']:.1f} s, "
+                    f"  {n:,} customers, {buckets} buckets (used {run['buckets_used']}), {workers} workers: "
+                    f"{run['seconds']:.1f} s, "
                     f"cpu {run['cpu_seconds']:.0f} s, peak {run['peak_rss_gb']:.2f} GB "
                     f"(stage process alone {run['stage_process_peak_gb']:.2f} GB), load {run['load']}",
                     flush=True,
@@ -272,6 +273,7 @@ def _child(interim: Path, out: Path, buckets: int, workers: int) -> None:
                     usage.ru_utime + usage.ru_stime + workers_usage.ru_utime + workers_usage.ru_stime, 1
                 ),
                 "as_of_dates": len(result["as_of_dates"]),
+                "buckets_used": result["n_buckets"],  # more than asked when one would exceed features.bucket_rows
                 "training_rows": result["n_rows"]["training"],
                 "scoring_rows": result["n_rows"]["scoring"],
             }
