@@ -5,12 +5,12 @@ order :func:`omvald.features.build.build_features` returns). For one as-of
 date, every part's rows are a sorted run, so the merged date is a k-way merge
 of those runs: the merge order is computed from the keys alone, then the
 rows are streamed from each part in small batches and written in chunks.
-The live data is one chunk plus about one batch per part, whatever the
+The live data is one chunk plus one batch per part (smaller batches when
+there are many parts: ``BATCH_BUDGET_ROWS``), whatever the
 number of customers; holding a whole date of 1M customers (about 190 float
 columns) takes ~1.3 GB, and sorting it twice that. Measured at 1M customers
-in 32 parts, the merging process still peaks at ~2.3-2.5 GB: little of it is
-live Arrow data (Parquet reader state and allocator caches; see
-``benchmarks/README.md``).
+x 12 dates in 40 parts, the merging process peaks at 2.15 GB (3.33 GB with
+8,192-row batches from every part; ``benchmarks/README.md``).
 
 A part whose rows for a date are not sorted (e.g. written by an engine that
 does not keep the order) is read whole for that date and sorted first.
@@ -29,7 +29,10 @@ import pyarrow.parquet as pq
 
 KEY = "customer_id"
 CHUNK_ROWS = 50_000  # rows per written chunk
-BATCH_ROWS = 8_192  # rows read from a part at a time
+BATCH_ROWS = 8_192  # rows read from a part at a time ...
+# ... at most: all parts' batches together hold about this many rows. 40 parts of 1M customers in 8,192-row batches
+# peaked at 3.33 GB in the merge, in 3,276-row batches at 2.12 GB (same output bytes, 64 -> 59 s).
+BATCH_BUDGET_ROWS = 131_072
 PART_ROW_GROUP_ROWS = 10_000  # row groups of the temporary parts (smaller: slower merge, no less memory)
 OUTPUT_ROW_GROUP_ROWS = 100_000
 
@@ -79,7 +82,8 @@ def merge_parts(files: list[Path], target: Path, schema: pa.Schema, dates: list[
 
 
 def _merge_day(parts: list[_Part], schema: pa.Schema, day: dt.date, labelled_only: bool) -> Iterator[pa.Table]:
-    runs = [_Run(part, schema, day, labelled_only) for part in parts]
+    batch_rows = min(BATCH_ROWS, max(1_024, BATCH_BUDGET_ROWS // len(parts)))
+    runs = [_Run(part, schema, day, labelled_only, batch_rows) for part in parts]
     runs = [run for run in runs if run.n_rows]
     if not runs:
         return
@@ -125,7 +129,8 @@ class _Part:
 class _Run:
     """One part's rows for one date, in key order, handed out front to back."""
 
-    def __init__(self, part: _Part, schema: pa.Schema, day: dt.date, labelled_only: bool) -> None:
+    def __init__(self, part: _Part, schema: pa.Schema, day: dt.date, labelled_only: bool, batch_rows: int) -> None:
+        self._batch_rows = batch_rows
         self._part = part
         self._schema = schema
         self._day = pa.scalar(day, pa.date32())
@@ -149,7 +154,7 @@ class _Run:
         if self._batches is None:
             # One batch at a time, in file order, no threads: memory stays at about one batch per part.
             self._batches = self._part.file.iter_batches(
-                batch_size=BATCH_ROWS, row_groups=self._groups, columns=self._schema.names, use_threads=False
+                batch_size=self._batch_rows, row_groups=self._groups, columns=self._schema.names, use_threads=False
             )
             self._buffer = self._schema.empty_table()
         assert self._buffer is not None
