@@ -238,7 +238,24 @@ class LGBMChurnModel(ClassifierMixin, BaseEstimator):
         return pd.DataFrame(out, index=X.index)
 
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
-        """The float64 matrix LightGBM makes of :meth:`_prepare`'s frame (category codes, -1 read as missing)."""
+        """The float64 matrix LightGBM makes of :meth:`_prepare`'s frame (category codes, -1 read as missing).
+
+        When every non-categorical column is already numeric (the feature
+        file's case), they are converted as one block: the same values as
+        column by column through :meth:`_prepare`, which took about a sixth
+        of a training run at 100k customers.
+        """
+        numeric = [c for c in self.feature_names_ if c not in self.categories_]
+        if set(self.feature_names_) <= set(X.columns) and all(pd.api.types.is_numeric_dtype(X[c]) for c in numeric):
+            matrix = np.empty((len(X), len(self.feature_names_)), dtype=np.float64)
+            position = {c: j for j, c in enumerate(self.feature_names_)}
+            if numeric:
+                matrix[:, [position[c] for c in numeric]] = X[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+            for c, levels in self.categories_.items():
+                values = X[c].astype("string")
+                codes = pd.Categorical(values.where(values.isin(levels)), categories=levels).codes
+                matrix[:, position[c]] = np.where(codes == -1, np.nan, codes)
+            return matrix
         prepared = self._prepare(X)
         columns = [
             prepared[c].cat.codes.to_numpy(np.float64) if c in self.categories_ else prepared[c].to_numpy(np.float64)
@@ -253,7 +270,7 @@ class LGBMChurnModel(ClassifierMixin, BaseEstimator):
     def predict_raw(self, X: pd.DataFrame | FeatureRows) -> np.ndarray:
         """Uncalibrated log-odds, shape ``(n,)``."""
         return per_batch(
-            X, lambda b: self.booster_.predict(self._prepare(b), raw_score=True, num_iteration=self.n_trees_)
+            X, lambda b: self.booster_.predict(self._matrix(b), raw_score=True, num_iteration=self.n_trees_)
         )
 
     def predict_proba(self, X: pd.DataFrame | FeatureRows) -> np.ndarray:
@@ -266,7 +283,7 @@ class LGBMChurnModel(ClassifierMixin, BaseEstimator):
 
     def predict_contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Exact TreeSHAP values in raw log-odds: one column per feature plus ``bias``; rows sum to ``predict_raw``."""
-        contrib = self.booster_.predict(self._prepare(X), pred_contrib=True, num_iteration=self.n_trees_)
+        contrib = self.booster_.predict(self._matrix(X), pred_contrib=True, num_iteration=self.n_trees_)
         return pd.DataFrame(contrib, columns=[*self.feature_names_, "bias"], index=X.index)
 
 

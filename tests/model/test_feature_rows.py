@@ -1,0 +1,119 @@
+"""Rows of the feature file read in parts: the same values, and the same LightGBM model, as from the frame in memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from model_fakes import FEATURES, make_feature_frame
+
+from omvald.model.estimators import LGBMChurnModel
+from omvald.model.feature_rows import FeatureFile, FeatureRows, per_batch
+
+NAMES = [n for n, _, _ in FEATURES]
+SETTINGS = {
+    "n_estimators": 25,
+    "num_leaves": 15,
+    "learning_rate": 0.05,
+    "min_child_samples": 20,
+    "feature_fraction": 0.8,
+    "lambda_l2": 1.0,
+    "categorical_features": ["plan"],
+    "seed": 3,
+}
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """The frame, and the same frame written in row groups of 300 rows (a window spans several)."""
+    frame = make_feature_frame(n_customers=300, n_dates=6, seed=2)
+    path = tmp_path_factory.mktemp("features") / "training.parquet"
+    frame.to_parquet(path, index=False, row_group_size=300)
+    return frame, FeatureFile(path)
+
+
+def test_chosen_rows_read_back_as_the_frame_holds_them(stored):
+    frame, file = stored
+    rows = np.flatnonzero(frame["churn"].to_numpy() == 0)[::3]  # spread over every row group
+    read = FeatureRows(file, rows, NAMES).to_frame()
+    pd.testing.assert_frame_equal(read, frame.loc[rows, NAMES], check_index_type=False)
+    assert len(list(FeatureRows(file, rows, NAMES).batches())) == file.parquet.num_row_groups
+    fewer = FeatureRows(file, rows, NAMES).loc[np.arange(len(rows)) % 2 == 0]
+    np.testing.assert_array_equal(fewer.rows, rows[::2])
+
+
+def test_rows_must_be_ascending(stored):
+    _, file = stored
+    with pytest.raises(ValueError, match="ascending"):
+        FeatureRows(file, np.array([5, 3]), NAMES)
+
+
+def test_a_model_fitted_batch_by_batch_is_the_model_fitted_on_the_frame(stored):
+    """The train stage fits from the file (LightGBM's Sequence); tests and small runs from frames: one model."""
+    frame, file = stored
+    dates = sorted(frame["as_of"].unique())
+    train_rows = np.flatnonzero(frame["as_of"].isin(dates[:4]).to_numpy())
+    valid_rows = np.flatnonzero(frame["as_of"].isin(dates[4:]).to_numpy())
+    y, y_valid = frame["churn"].to_numpy()[train_rows], frame["churn"].to_numpy()[valid_rows]
+    groups = frame["customer_id"].to_numpy()[valid_rows]
+    from_file = LGBMChurnModel(**SETTINGS).fit(
+        FeatureRows(file, train_rows, NAMES), y, FeatureRows(file, valid_rows, NAMES), y_valid, groups
+    )
+    from_frame = LGBMChurnModel(**SETTINGS).fit(
+        frame.loc[train_rows, NAMES], y, frame.loc[valid_rows, NAMES], y_valid, groups
+    )
+    assert from_file.booster_.model_to_string() == from_frame.booster_.model_to_string()
+    assert from_file.calibration_method_ == from_frame.calibration_method_
+    everything = FeatureRows(file, np.arange(len(frame)), NAMES)
+    np.testing.assert_array_equal(from_file.predict_proba(everything), from_frame.predict_proba(frame[NAMES]))
+    np.testing.assert_array_equal(per_batch(everything, from_frame.predict_raw), from_frame.predict_raw(frame[NAMES]))
+
+
+def test_search_trials_on_rows_of_the_file_read_their_sample_once(stored, monkeypatch):
+    """However many trials, the sample is read once: the file's row groups are not decoded again per trial."""
+    from omvald.config import SearchConfig
+    from omvald.model.search import search_lgbm
+
+    frame, file = stored
+    dates = sorted(frame["as_of"].unique())
+    train_rows = np.flatnonzero(frame["as_of"].isin(dates[:4]).to_numpy())
+    valid_rows = np.flatnonzero(frame["as_of"].isin(dates[4:]).to_numpy())
+    ids = frame["customer_id"].to_numpy()
+    args = (
+        FeatureRows(file, train_rows, NAMES),
+        frame["churn"].to_numpy()[train_rows],
+        FeatureRows(file, valid_rows, NAMES),
+        frame["churn"].to_numpy()[valid_rows],
+        ids[valid_rows],
+    )
+    reads = {"n": 0}
+    read = FeatureFile.read
+
+    def counted(self, rows, columns):
+        reads["n"] += 1
+        yield from read(self, rows, columns)
+
+    monkeypatch.setattr(FeatureFile, "read", counted)
+    counts, trials = [], []
+    for n_trials in (1, 3):
+        reads["n"] = 0
+        budget = SearchConfig(n_trials=n_trials, timeout_seconds=600, max_trees=30, max_rows=400)
+        result = search_lgbm(SETTINGS, budget, *args, train_groups=ids[train_rows])
+        counts.append(reads["n"])
+        trials.append(result.trials)
+    assert counts[0] == counts[1]
+    assert result.search_rows < len(train_rows)
+    # the same trials as from the frames in memory
+    in_memory = search_lgbm(
+        SETTINGS,
+        SearchConfig(n_trials=3, timeout_seconds=600, max_trees=30, max_rows=400),
+        frame.loc[train_rows, NAMES],
+        args[1],
+        frame.loc[valid_rows, NAMES],
+        args[3],
+        args[4],
+        train_groups=ids[train_rows],
+    )
+    assert [(t.params, t.valid_auc, t.n_trees) for t in in_memory.trials] == [
+        (t.params, t.valid_auc, t.n_trees) for t in trials[1]
+    ]
