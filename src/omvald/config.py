@@ -234,6 +234,8 @@ class TrainConfig:
     # Refit the scoring model on every labelled date with the evaluated fit's settings (omvald.model.refit).
     refit: bool = True
     refit_calibration_folds: int = 3
+    # LightGBM threads per fit: the same data, params and threads give the same models (omvald.model.estimators).
+    threads: int = 1
     search: SearchConfig = SearchConfig()
     # Which model scores: best (LightGBM, the logistic regression or their blend, judged on validation) or one of them.
     keep: str = "best"

@@ -38,6 +38,23 @@ def test_fit_is_deterministic_and_clone_gives_an_unfitted_twin(feature_frame):
     np.testing.assert_allclose(first.sum(axis=1), 1.0)
 
 
+def test_fits_on_two_threads_are_reproducible_and_train_threads_reaches_them(feature_frame):
+    """``train.threads``: same data, params and thread count, the same trees."""
+    import dataclasses
+
+    from omvald.config import Config, TrainConfig
+    from omvald.errors import ConfigError
+    from omvald.model.candidates import check_settings, lgbm_settings
+
+    cfg = dataclasses.replace(Config(), train=TrainConfig(threads=2))
+    settings = {**lgbm_settings(cfg, "churn", ["plan"]), "n_estimators": 40, "min_child_samples": 20}
+    assert settings["num_threads"] == 2
+    first, second = (_fit(LGBMChurnModel(**settings), feature_frame) for _ in range(2))
+    assert first.booster_.model_to_string() == second.booster_.model_to_string()
+    with pytest.raises(ConfigError, match="train.threads"):
+        check_settings(dataclasses.replace(cfg, train=TrainConfig(threads=0)))
+
+
 def test_unseen_category_scores_like_a_missing_value(feature_frame):
     model = _fit(LGBMChurnModel(n_estimators=30, min_child_samples=20), feature_frame)
     row = feature_frame[NAMES].head(1).copy()

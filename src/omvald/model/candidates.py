@@ -70,6 +70,7 @@ def lgbm_settings(cfg: Config, target: str, categorical: list[str]) -> dict[str,
         "calibration": cfg.train.calibration,
         "categorical_features": categorical,
         "seed": cfg.seed,
+        "num_threads": cfg.train.threads,
     }
 
 
@@ -77,6 +78,8 @@ def check_settings(cfg: Config) -> None:
     """:class:`ConfigError` for ``train.keep`` or ``train.search`` values that cannot work, before any fit."""
     if cfg.train.keep not in KEEP_CHOICES:
         raise ConfigError(f"train.keep is {cfg.train.keep!r}; use one of {', '.join(KEEP_CHOICES)}.")
+    if cfg.train.threads < 1:
+        raise ConfigError(f"train.threads is {cfg.train.threads}; it must be at least 1 (LightGBM threads per fit).")
     check_budget(cfg.train.search)
 
 
