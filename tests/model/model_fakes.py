@@ -19,6 +19,19 @@ FEATURES = [
     ("plan", "profile", "categorical"),
 ]
 
+# LightGBM settings small enough for the suite: every key the search varies, early stopping, a categorical
+SMALL_LGBM = {
+    "n_estimators": 30,
+    "num_leaves": 15,
+    "learning_rate": 0.05,
+    "min_child_samples": 20,
+    "feature_fraction": 0.8,
+    "lambda_l2": 1.0,
+    "early_stopping_rounds": 10,
+    "categorical_features": ["plan"],
+    "seed": 5,
+}
+
 
 def make_feature_frame(
     n_customers: int = 400, n_dates: int = 12, seed: int = 0, shuffle_labels: bool = False

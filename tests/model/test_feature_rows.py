@@ -5,22 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from model_fakes import FEATURES, make_feature_frame
+from model_fakes import FEATURES, SMALL_LGBM, make_feature_frame
 
 from omvald.model.estimators import LGBMChurnModel
 from omvald.model.feature_rows import FeatureFile, FeatureRows, per_batch
 
 NAMES = [n for n, _, _ in FEATURES]
-SETTINGS = {
-    "n_estimators": 25,
-    "num_leaves": 15,
-    "learning_rate": 0.05,
-    "min_child_samples": 20,
-    "feature_fraction": 0.8,
-    "lambda_l2": 1.0,
-    "categorical_features": ["plan"],
-    "seed": 3,
-}
+SETTINGS = SMALL_LGBM
 
 
 @pytest.fixture(scope="module")

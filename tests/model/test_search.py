@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from model_fakes import FEATURES, make_feature_frame
+from model_fakes import FEATURES, SMALL_LGBM, make_feature_frame
 
 from omvald.config import SearchConfig
 from omvald.model.estimators import LGBMChurnModel
 from omvald.model.search import SPACE, search_lgbm, search_sample
 
 NAMES = [n for n, _, _ in FEATURES]
-FIXED = {
-    "n_estimators": 30,
-    "num_leaves": 15,
-    "learning_rate": 0.05,
-    "min_child_samples": 20,
-    "feature_fraction": 0.8,
-    "lambda_l2": 1.0,
-    "early_stopping_rounds": 10,
-    "categorical_features": ["plan"],
-    "seed": 5,
-}
+FIXED = SMALL_LGBM
 TINY = SearchConfig(n_trials=3, timeout_seconds=600, max_trees=40)  # a tiny budget: the suite stays short
 
 
