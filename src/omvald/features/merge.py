@@ -19,7 +19,8 @@ does not keep the order) is read whole for that date and sorted first.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -72,12 +73,29 @@ def merge_parts(files: list[Path], target: Path, schema: pa.Schema, dates: list[
     returns the number of rows written.
     """
     parts = [_Part(path) for path in files]
-    n = 0
+    chunks = (chunk for day in sorted(dates) for chunk in _merge_day(parts, schema, day, labelled_only))
     with pq.ParquetWriter(target, schema) as writer:
-        for day in sorted(dates):
-            for chunk in _merge_day(parts, schema, day, labelled_only):
-                writer.write_table(chunk, row_group_size=OUTPUT_ROW_GROUP_ROWS)
-                n += chunk.num_rows
+        return _write_behind(chunks, lambda chunk: writer.write_table(chunk, row_group_size=OUTPUT_ROW_GROUP_ROWS))
+
+
+def _write_behind(chunks: Iterator[pa.Table], write: Callable[[pa.Table], None]) -> int:
+    """``write`` each chunk, in order, on a second thread while the next one is merged; returns the rows written.
+
+    Encoding the output took about 45% of a merge, and the merge runs after
+    the bucket workers have finished, with a core idle: Arrow reads, takes
+    and writes without holding the GIL, so the two overlap. The file is the
+    same, byte for byte; one more chunk is alive at a time.
+    """
+    n = 0
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending: Future | None = None
+        for chunk in chunks:
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(write, chunk)
+            n += chunk.num_rows
+        if pending is not None:
+            pending.result()
     return n
 
 
