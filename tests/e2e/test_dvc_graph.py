@@ -5,7 +5,8 @@ checks the other half on DVC, without running the pipeline: in a copy of the
 project every output and input gets a placeholder, ``dvc commit`` records
 them as up to date, one file per stage (one the stage reaches from outside
 its own module) gets a comment line, and ``dvc status`` must list that
-file's dep under the stage's changed deps.
+file's dep under the stage's changed deps. Bytecode caches that Python
+writes beside the sources must not (``.dvcignore``).
 """
 
 from __future__ import annotations
@@ -79,6 +80,11 @@ def test_editing_a_reached_source_file_shows_its_stage_as_changed(tmp_path):
     placeholders(project, stages)
     dvc(project, "commit", "--force", "--quiet")
     assert json.loads(dvc(project, "status", "--json")) == {}  # recorded as up to date
+    # Python writes bytecode caches into the source folders as it runs: that is not an edit of any stage
+    for package in {(project / e).parent for e in EXAMPLES.values()}:
+        (package / "__pycache__").mkdir(exist_ok=True)
+        (package / "__pycache__" / "written_by_a_run.cpython-311.pyc").write_bytes(b"\x00bytecode")
+    assert json.loads(dvc(project, "status", "--json")) == {}
 
     for example in set(EXAMPLES.values()):
         with open(project / example, "a") as fh:
