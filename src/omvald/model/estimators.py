@@ -162,8 +162,12 @@ class LGBMChurnModel(ClassifierMixin, BaseEstimator):
         ``valid_groups`` (customer ids of the validation rows) make the
         calibration halves customer-disjoint. ``X`` and ``X_valid`` may be
         :class:`~omvald.model.feature_rows.FeatureRows` (rows of the feature
-        file, read in batches): the same model as from the frame, never
-        holding the rows.
+        file, read in batches), never holding the rows. The train stage always
+        fits from batches. From a frame the model is the same, except that
+        LightGBM then leaves out features it cannot split (a value in too few
+        rows), which it keeps from batches, and the trees can differ (seen on
+        the small pipeline's phase-out: ``products_change_6m``,
+        ``tp_chat_downgrade_request_90d``).
         """
         self.feature_names_ = list(X.columns)
         self.categorical_names_ = categorical_columns(X, self.categorical_features)

@@ -46,7 +46,6 @@ from omvald.buckets import customer_hash
 from omvald.config import SearchConfig
 from omvald.errors import ConfigError
 from omvald.model.estimators import LGBMChurnModel
-from omvald.model.feature_rows import FeatureRows
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +132,6 @@ def search_lgbm(
     sample = search_sample(train_groups, len(X_train), budget.max_rows)
     X_search, y_search = (X_train, y_train) if sample is None else (X_train.loc[sample], np.asarray(y_train)[sample])
     X_judge, y_judge, judge_groups = _validation_sample(X_valid, y_valid, valid_groups, budget.max_rows)
-    X_search, X_judge = _held(X_search, budget.max_rows), _held(X_judge, budget.max_rows)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=int(settings.get("seed", 0)))
     study = optuna.create_study(direction="maximize", sampler=sampler)
@@ -201,20 +199,6 @@ def _validation_sample(X_valid: Any, y_valid: np.ndarray, groups: Sequence[Any] 
     if sample is None or len(np.unique(y_valid[sample])) < 2:
         return X_valid, y_valid, groups
     return X_valid.loc[sample], y_valid[sample], None if groups is None else np.asarray(groups)[sample]
-
-
-def _held(X: Any, max_rows: int) -> Any:
-    """``X`` in memory when it is rows of the feature file and a sample of about ``max_rows`` (else as it is).
-
-    Every trial fits on the same sample: read from the file, each trial
-    would decode every row group of the window again to pick its rows (at
-    1M customers, minutes per trial, and a search that its timeout then cuts
-    short is not reproducible). The model is the same from the frame
-    (``tests/model/test_feature_rows.py``).
-    """
-    if isinstance(X, FeatureRows) and 0 < len(X) <= 2 * max_rows:
-        return X.to_frame()
-    return X
 
 
 def check_budget(budget: SearchConfig) -> None:
